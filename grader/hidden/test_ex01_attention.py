@@ -1,0 +1,170 @@
+"""Exercise 1 · scaled dot-product attention.
+
+Oracle: the paper's equation (3), Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V,
+computed here in float64, and PyTorch's nn.MultiheadAttention with one head,
+no bias and an identity output projection (the same function as SelfAttention).
+Each property below names the mistake it is there to catch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from grader.hidden import checks, oracles
+from grader.hidden import strategies as S
+
+
+def _mistakes(q, k, v):
+    """What the usual slips would have returned on this input: (outputs, weights)."""
+    d_k, d_v = q.shape[-1], v.shape[-1]
+    variants = {
+        "no_scale": dict(scale=1.0),
+        "scale_by_dk": dict(scale=1.0 / d_k),
+        "scale_by_dv": dict(scale=1.0 / math.sqrt(d_v)),
+        "scale_multiplied": dict(scale=math.sqrt(d_k)),
+        "softmax_wrong_dim": dict(softmax_dim=-2),
+        "no_softmax": dict(apply_softmax=False),
+    }
+    outs, weights = {}, {}
+    for key, kwargs in variants.items():
+        o, w = oracles.attention(q, k, v, **kwargs)
+        outs[key], weights[key] = o, w
+    _, w = oracles.attention(q, k, v)
+    weights["weights_transposed"] = w.transpose(-2, -1)
+    return outs, weights
+
+
+@pytest.mark.weight(3)
+@given(case=S.attention_cases())
+def test_matches_the_equation(student, case):
+    """output and weights equal softmax(q kᵀ / sqrt(d_k)) v, for any batch dims, Lq != Lk, d_k != d_v."""
+    q, k, v = case.tensors()
+    result = checks.require_pair(student.scaled_dot_product_attention(q, k, v),
+                                 "scaled_dot_product_attention")
+    out, weights = result
+    ref_out, ref_weights = oracles.attention(q, k, v)
+    checks.assert_close(weights, ref_weights, "weights", candidates=lambda: _mistakes(q, k, v)[1])
+    checks.assert_close(out, ref_out, "output", candidates=lambda: _mistakes(q, k, v)[0])
+
+
+@given(case=S.attention_cases())
+def test_weights_are_probabilities(student, case):
+    """each query's weights are non-negative and sum to 1 over the keys."""
+    q, k, v = case.tensors()
+    _, weights = checks.require_pair(student.scaled_dot_product_attention(q, k, v),
+                                     "scaled_dot_product_attention")
+    checks.assert_shape(weights, (*case.batch, case.lq, case.lk), "weights")
+    checks.assert_true(bool((weights >= 0).all()), "some attention weights are negative",
+                       hint="Weights come out of a softmax; check it is applied.")
+    sums = weights.double().sum(-1)
+    checks.assert_close(sums, torch.ones_like(sums), "the sum of each query's weights over the keys",
+                        atol=1e-4, rtol=0,
+                        hint="Softmax over the last dimension (the keys): dim=-1.")
+
+
+@given(case=S.attention_cases(), dtype=st.sampled_from(S.FLOAT_DTYPES))
+def test_keeps_the_input_dtype(student, case, dtype):
+    """float32 in, float32 out; float64 in, float64 out (output and weights)."""
+    q, k, v = (t.to(dtype) for t in case.tensors())
+    out, weights = checks.require_pair(student.scaled_dot_product_attention(q, k, v),
+                                       "scaled_dot_product_attention")
+    checks.assert_dtype(out, dtype, "output")
+    checks.assert_dtype(weights, dtype, "weights")
+
+
+@given(case=S.attention_cases(min_len=2), data=st.data())
+def test_keys_and_values_are_a_set(student, case, data):
+    """shuffling the (key, value) pairs together changes nothing: attention has no notion of order."""
+    q, k, v = case.tensors()
+    perm = torch.tensor(data.draw(st.permutations(range(case.lk)), label="key order"))
+    out, _ = checks.require_pair(student.scaled_dot_product_attention(q, k, v), "scaled_dot_product_attention")
+    out_perm, _ = checks.require_pair(
+        student.scaled_dot_product_attention(q, k[..., perm, :], v[..., perm, :]),
+        "scaled_dot_product_attention")
+    checks.assert_close(out_perm, out, "output with the (key, value) pairs shuffled",
+                        hint="Keys and values must stay paired: key j goes with value j.")
+
+
+def test_gradients_reach_q_k_and_v(ctx, student):
+    """the output is differentiable with respect to q, k and v (no detach, no .data, no numpy)."""
+    from grader.sandbox.client import run_procedure
+
+    case = S.AttentionCase(batch=(2,), lq=3, lk=4, d_k=5, d_v=2, dtype=torch.float64, seed=7)
+    q, k, v = case.tensors()
+    _, grads, _ = run_procedure(ctx.client, "common:gradients",
+                                "ex01_attention:scaled_dot_product_attention", [q, k, v], output_index=0)
+    ref_q, ref_k, ref_v = (t.clone().requires_grad_(True) for t in (q, k, v))
+    out, _ = oracles.attention(ref_q, ref_k, ref_v)
+    projection = torch.randn(out.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    # oracles.attention detaches; redo it differentiably for the reference gradients.
+    scores = ref_q @ ref_k.transpose(-2, -1) / math.sqrt(case.d_k)
+    (torch.softmax(scores, -1) @ ref_v * projection).sum().backward()
+    for name, got, ref in zip("qkv", grads, (ref_q.grad, ref_k.grad, ref_v.grad)):
+        checks.assert_true(got is not None, f"no gradient reaches {name}",
+                           hint="Do not detach, use .data, or go through numpy inside attention.")
+        checks.assert_close(got, ref, f"the gradient with respect to {name}")
+
+
+# ---------------------------------------------------------------- SelfAttention
+def _self_attention(student, case, device="cpu"):
+    module = student.SelfAttention(case.d_model)
+    state = module.call("state_dict")
+    expected = {"W_q.weight", "W_k.weight", "W_v.weight"}
+    if set(state) != expected:
+        extra = sorted(set(state) - expected)
+        missing = sorted(expected - set(state))
+        checks.fail(f"SelfAttention's parameters are {sorted(state)}; the contract asks for "
+                    f"exactly W_q, W_k, W_v (nn.Linear(d_model, d_model, bias=False))"
+                    + (f"; unexpected: {extra}" if extra else "") + (f"; missing: {missing}" if missing else ""),
+                    hint="Name the layers W_q, W_k, W_v and create them with bias=False.")
+    if case.dtype == torch.float64:
+        module.call("double")
+    module.call("load_state_dict", case.weights())
+    return module
+
+
+@pytest.mark.weight(2)
+@given(case=S.self_attention_cases())
+def test_self_attention_matches_the_equation(student, case):
+    """SelfAttention(x) is attention of W_q(x), W_k(x), W_v(x), for any leading dims."""
+    module = _self_attention(student, case)
+    x = case.input()
+    out = module(x)
+    w = case.weights()
+    ref, _ = oracles.self_attention(x, w["W_q.weight"], w["W_k.weight"], w["W_v.weight"])
+    candidates = lambda: {  # noqa: E731
+        "projections_swapped": oracles.self_attention(x, w["W_k.weight"], w["W_q.weight"], w["W_v.weight"])[0],
+        "no_scale": oracles.self_attention(x, w["W_q.weight"], w["W_k.weight"], w["W_v.weight"], scale=1.0)[0],
+        "softmax_wrong_dim": oracles.self_attention(x, w["W_q.weight"], w["W_k.weight"], w["W_v.weight"],
+                                                    softmax_dim=-2)[0],
+    }
+    checks.assert_close(out, ref, "SelfAttention output", candidates=candidates)
+    checks.assert_dtype(out, case.dtype, "SelfAttention output")
+
+
+@given(case=S.self_attention_cases(max_batch_dims=1, dtype=torch.float64))
+def test_self_attention_equals_torch_multihead_attention(student, case):
+    """equals nn.MultiheadAttention with one head, no bias, identity output projection."""
+    module = _self_attention(student, case)
+    x = case.input()
+    if x.dim() == 2:
+        x = x.unsqueeze(0)
+    w = case.weights()
+    ref = oracles.torch_single_head(x, x, w["W_q.weight"], w["W_k.weight"], w["W_v.weight"])
+    checks.assert_close(module(x), ref, "SelfAttention output vs nn.MultiheadAttention(num_heads=1)")
+
+
+@given(case=S.self_attention_cases(min_len=2), data=st.data())
+def test_self_attention_is_permutation_equivariant(student, case, data):
+    """permuting the input tokens permutes the output tokens the same way."""
+    module = _self_attention(student, case)
+    x = case.input()
+    perm = torch.tensor(data.draw(st.permutations(range(case.length)), label="token order"))
+    out = checks.require_tensor(module(x), "SelfAttention output")
+    checks.assert_close(module(x[..., perm, :]), out[..., perm, :], "output of the permuted input",
+                        hint="Self-attention has no notion of position: every token is treated alike.")

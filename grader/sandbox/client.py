@@ -1,0 +1,406 @@
+"""Judge side of the sandbox: spawn a worker, call it with a timeout,
+restart it when it dies, and turn its failures into exceptions the
+collector maps to statuses.
+
+Tests talk to student code only through `StudentModule` / `RemoteObject`
+proxies from this module.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import sys
+import threading
+import time
+from collections import deque
+
+from grader.sandbox import protocol, spawn
+from grader.sandbox.protocol import Handle
+
+DEFAULT_CALL_TIMEOUT = float(os.environ.get("ATTN_GRADE_CALL_TIMEOUT", "10"))
+DEFAULT_LOAD_TIMEOUT = float(os.environ.get("ATTN_GRADE_LOAD_TIMEOUT", "20"))
+START_TIMEOUT = 180.0
+DEFAULT_MEMORY_CAP = int(float(os.environ.get("ATTN_GRADE_MEMORY_GIB", "6")) * 2**30)
+OUTPUT_KEEP = 8 * 1024
+
+
+# ------------------------------------------------------------------ outcomes
+from grader.outcomes import (  # noqa: E402  (re-exported for tests and procedures)
+    StudentAbort,
+    StudentCrashed,
+    StudentError,
+    StudentForbidden,
+    StudentLoadError,
+    StudentNotImplemented,
+    StudentTimeout,
+)
+
+_KIND_TO_ABORT = {
+    "not_implemented": StudentNotImplemented,
+    "forbidden": StudentForbidden,
+    "crashed": StudentCrashed,
+    "memory": StudentCrashed,
+    "protocol": StudentCrashed,
+}
+
+
+# ------------------------------------------------------------------ output
+class OutputTail:
+    """Drain a pipe on a thread, keeping only the last OUTPUT_KEEP bytes, so
+    a submission printing megabytes neither blocks nor floods the judge."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.chunks: deque[bytes] = deque()
+        self.kept = 0
+        self.total = 0
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            with self.lock:
+                self.total += len(chunk)
+                self.chunks.append(chunk)
+                self.kept += len(chunk)
+                while self.kept - len(self.chunks[0]) >= OUTPUT_KEEP:
+                    self.kept -= len(self.chunks.popleft())
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+    def text(self) -> str:
+        with self.lock:
+            data = b"".join(self.chunks)[-OUTPUT_KEEP:]
+            total = self.total
+        text = data.decode("utf-8", "replace")
+        if total > len(data):
+            text = f"[... {total - len(data)} earlier bytes of output dropped ...]\n" + text
+        return text
+
+
+# ------------------------------------------------------------------ worker
+class WorkerClient:
+    """One worker process (restarted on demand) for one exercise."""
+
+    def __init__(self, staging: str | os.PathLike, modules: list[str], *,
+                 forbidden: tuple[str, ...] = (), forbidden_scope: tuple[str, ...] = (),
+                 device: str = "cpu", memory_cap: int | None = DEFAULT_MEMORY_CAP,
+                 call_timeout: float = DEFAULT_CALL_TIMEOUT,
+                 load_timeout: float = DEFAULT_LOAD_TIMEOUT,
+                 python: str = sys.executable) -> None:
+        self.staging = str(staging)
+        self.modules = list(modules)
+        self.forbidden = tuple(forbidden)
+        self.forbidden_scope = tuple(forbidden_scope)
+        self.device = device
+        self.memory_cap = memory_cap
+        self.call_timeout = call_timeout
+        self.load_timeout = load_timeout
+        self.python = python
+        self.generation = 0
+        self.proc: spawn.Spawned | None = None
+        self.req_fd = self.resp_fd = -1
+        self.output: OutputTail | None = None
+        self.outputs: list[str] = []
+        self.ready = False
+        self.loaded = False
+        self.poisoned: dict[str, StudentAbort] = {}
+        self.restarts = 0
+        self.load_names: list[str] | None = None
+        self.load_failure: BaseException | None = None
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Spawn the worker without waiting for it (torch imports meanwhile)."""
+        if self.proc is not None:
+            return
+        self.generation += 1
+        spawned = spawn.take(self.python)
+        self.proc = spawned
+        self.req_fd, self.resp_fd = spawned.req_fd, spawned.resp_fd
+        out_r = spawned.out_fd
+        self.output = OutputTail(out_r)
+        self.ready = False
+        self.loaded = False
+        init = {"op": "init", "staging": self.staging, "generation": self.generation,
+                "forbidden": list(self.forbidden), "forbidden_scope": list(self.forbidden_scope),
+                "memory_cap": self.memory_cap, "device": self.device}
+        protocol.write_frame(self.req_fd, init, [])
+
+    def ensure_ready(self) -> None:
+        if self.proc is None:
+            self.start()
+        if not self.ready:
+            self._receive(START_TIMEOUT, "starting the worker", harness=True)
+            self.ready = True
+
+    def load(self) -> list[str]:
+        """Import the submission's modules; raises the student's failure."""
+        if self.load_failure is not None:
+            raise self.load_failure
+        self.ensure_ready()
+        if not self.loaded:
+            try:
+                value = self._round_trip({"op": "load", "modules": self.modules}, [],
+                                         self.load_timeout, "import")
+            except StudentError as exc:
+                # An import that failed once fails the same way again: keep it.
+                self.load_failure = StudentLoadError(
+                    f"importing the file failed: {exc}", traceback=exc.traceback, where=exc.where)
+                raise self.load_failure from None
+            except StudentAbort as exc:
+                self.load_failure = exc
+                raise
+            self.loaded = True
+            self.load_names = sorted({n for names in value.values() for n in names})
+        return self.load_names or []
+
+    def close(self) -> None:
+        if self.proc is None:
+            return
+        self._kill()
+        self.proc = None
+
+    def _kill(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.kill()  # the whole process group, and our ends of its pipes
+        if self.output is not None:
+            self.output.thread.join(timeout=1)
+            self.outputs.append(self.output.text())
+            self.output = None
+
+    def _died(self) -> None:
+        """Forget a dead or killed worker; the next request starts a new one."""
+        self._kill()
+        self.proc = None
+        self.ready = False
+        self.loaded = False
+        self.restarts += 1
+
+    def output_text(self) -> str:
+        parts = list(self.outputs)
+        if self.output is not None:
+            parts.append(self.output.text())
+        return "".join(p for p in parts if p)[-OUTPUT_KEEP:]
+
+    # ------------------------------------------------------------ requests
+    def request(self, message: dict, buffers: list[bytes], *, timeout: float | None = None,
+                label: str = "") -> object:
+        """Send one request to a loaded worker; returns the decoded value."""
+        if label in self.poisoned:
+            earlier = self.poisoned[label]
+            raise type(earlier)(f"{earlier.message} (not run again: it failed this way earlier)",
+                                traceback=earlier.traceback, where=earlier.where, label=label)
+        self.load()
+        try:
+            return self._round_trip(message, buffers, timeout or self.call_timeout, label)
+        except (StudentTimeout, StudentCrashed) as exc:
+            if label:
+                self.poisoned[label] = exc
+            raise
+
+    def reset(self, seed: int) -> None:
+        self._round_trip({"op": "reset", "seed": seed}, [], self.call_timeout, "reset", harness=True)
+
+    def _round_trip(self, message: dict, buffers: list[bytes], timeout: float, label: str,
+                    harness: bool = False):
+        if self.proc is None or not self.ready:
+            self.ensure_ready()
+        try:
+            protocol.write_frame(self.req_fd, message, buffers)
+        except (BrokenPipeError, OSError):
+            reason = self._death_reason()
+            self._died()
+            raise StudentCrashed(f"the worker died before `{label}` ({reason})", label=label) from None
+        reply, out = self._receive(timeout, label, harness=harness)
+        return self._value(reply, out, label)
+
+    def _receive(self, timeout: float, label: str, harness: bool = False):
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._died()
+                if harness and label == "starting the worker":
+                    raise StudentCrashed(f"the worker did not start within {timeout:.0f} s")
+                raise StudentTimeout(f"`{label}` did not finish within {timeout:g} s "
+                                     "(an infinite loop, or far too slow)", label=label)
+            readable, _, _ = select.select([self.resp_fd], [], [], min(remaining, 0.25))
+            if readable:
+                break
+            if self.proc is not None and not self.proc.alive():
+                break
+            if self._over_memory():
+                self._died()
+                raise StudentCrashed(f"`{label}` used more than {self.memory_cap / 2**30:.1f} GiB "
+                                     "of memory and was stopped", label=label)
+        try:
+            return protocol.read_frame(self.resp_fd)
+        except (EOFError, OSError):
+            reason = self._death_reason()
+            self._died()
+            raise StudentCrashed(f"the worker died during `{label}` ({reason})", label=label) from None
+        except protocol.ProtocolError as exc:
+            self._died()
+            raise StudentCrashed(f"the worker sent garbage during `{label}` ({exc})", label=label) from None
+
+    def _over_memory(self) -> bool:
+        if not self.memory_cap or self.proc is None:
+            return False
+        try:
+            with open(f"/proc/{self.proc.pid}/statm") as f:
+                resident = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return False
+        return resident > self.memory_cap
+
+    def _death_reason(self) -> str:
+        if self.proc is None:
+            return "not running"
+        return spawn.exit_reason(self.proc.wait_status(timeout=2.0))
+
+    def _value(self, reply: dict, out: list[bytes], label: str):
+        if reply.get("ok"):
+            try:
+                value = protocol.decode(reply.get("value"), out)
+            except (protocol.ProtocolError, KeyError, IndexError, ValueError, TypeError) as exc:
+                raise StudentCrashed(f"the worker sent an unreadable answer ({exc})", label=label) from None
+            return _wrap_handles(value, self)
+        kind = reply.get("kind", "error")
+        message = str(reply.get("message", ""))
+        tb = str(reply.get("traceback", ""))
+        where = reply.get("where")
+        if kind == "memory":
+            message = f"ran out of memory: {message}"
+        abort = _KIND_TO_ABORT.get(kind)
+        if abort is not None:
+            raise abort(message, traceback=tb, where=where, label=label)
+        raise StudentError(message, type_name=str(reply.get("type", "")), traceback=tb,
+                           where=where, label=label)
+
+
+# ------------------------------------------------------------------ proxies
+def _wrap_handles(value, client: WorkerClient):
+    if isinstance(value, Handle):
+        return RemoteObject(client, value)
+    if isinstance(value, tuple):
+        return tuple(_wrap_handles(v, client) for v in value)
+    if isinstance(value, list):
+        return [_wrap_handles(v, client) for v in value]
+    if isinstance(value, dict):
+        return {k: _wrap_handles(v, client) for k, v in value.items()}
+    return value
+
+
+def _encode_args(args, kwargs):
+    buffers: list[bytes] = []
+    enc_args = protocol.encode(list(_unwrap(a) for a in args), buffers)
+    enc_kwargs = protocol.encode({k: _unwrap(v) for k, v in kwargs.items()}, buffers)
+    return enc_args, enc_kwargs, buffers
+
+
+def _unwrap(value):
+    if isinstance(value, RemoteObject):
+        return value.handle
+    if isinstance(value, (list, tuple)):
+        return type(value)(_unwrap(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    return value
+
+
+class _Target:
+    def __init__(self, client: WorkerClient, spec: dict, label: str) -> None:
+        self._client = client
+        self._spec = spec
+        self._label = label
+
+    def _call(self, path: str, args, kwargs, timeout: float | None = None):
+        enc_args, enc_kwargs, buffers = _encode_args(args, kwargs)
+        spec = dict(self._spec, path=".".join(filter(None, [self._spec.get("path", ""), path])))
+        label = ".".join(filter(None, [self._label, path]))
+        return self._client.request({"op": "call", "target": spec, "args": enc_args, "kwargs": enc_kwargs},
+                                    buffers, timeout=timeout, label=label)
+
+    def _get(self, path: str):
+        spec = dict(self._spec, path=".".join(filter(None, [self._spec.get("path", ""), path])))
+        label = ".".join(filter(None, [self._label, path]))
+        return self._client.request({"op": "get", "target": spec}, [], label=label)
+
+
+class RemoteCallable(_Target):
+    """A function or class of the submission: calling it runs it in the worker."""
+
+    def __call__(self, *args, **kwargs):
+        return self._call("", args, kwargs)
+
+    def with_timeout(self, seconds: float):
+        return lambda *a, **kw: self._call("", a, kw, timeout=seconds)
+
+
+class StudentModule:
+    """`student.scaled_dot_product_attention(q, k, v)` runs in the worker."""
+
+    def __init__(self, client: WorkerClient, module: str) -> None:
+        self._client = client
+        self._module = module
+
+    def __getattr__(self, name: str) -> RemoteCallable:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return RemoteCallable(self._client, {"module": self._module, "path": name}, name)
+
+    def names(self) -> list[str]:
+        return self._client.load()
+
+    def has(self, name: str) -> bool:
+        return name in self._client.load()
+
+
+class RemoteObject(_Target):
+    """An object living in the worker (a module instance, an optimizer...)."""
+
+    def __init__(self, client: WorkerClient, handle: Handle) -> None:
+        enc = protocol.encode(handle, [])
+        super().__init__(client, {"handle": enc}, handle.type)
+        self.handle = handle
+
+    @property
+    def type_name(self) -> str:
+        return self.handle.type
+
+    def __call__(self, *args, **kwargs):
+        return self._call("", args, kwargs)
+
+    def call(self, method: str, *args, timeout: float | None = None, **kwargs):
+        return self._call(method, args, kwargs, timeout=timeout)
+
+    def get(self, path: str):
+        return self._get(path)
+
+    def same(self, path_a: str, path_b: str) -> bool:
+        a = dict(self._spec, path=path_a)
+        b = dict(self._spec, path=path_b)
+        return bool(self._client.request({"op": "same", "a": a, "b": b}, [],
+                                         label=f"{self._label}.{path_a}"))
+
+    def __repr__(self) -> str:
+        return f"<student {self.handle.type} #{self.handle.id}>"
+
+
+def run_procedure(client: WorkerClient, name: str, *args, timeout: float | None = None, **kwargs):
+    """Run a trusted procedure of grader/procedures/ inside the worker."""
+    enc_args, enc_kwargs, buffers = _encode_args(args, kwargs)
+    return client.request({"op": "proc", "name": name, "args": enc_args, "kwargs": enc_kwargs},
+                          buffers, timeout=timeout, label=name)

@@ -1,0 +1,163 @@
+"""Worker-side protections: forbidden-API tripwires, global-state reset,
+resource limits.  Runs inside the untrusted worker, so it only *reports*;
+the judge decides what a report is worth (and also scans the source itself).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import random
+import resource
+import sys
+
+import torch
+
+
+class ForbiddenCall(BaseException):
+    """Raised when student code calls a built-in the contract forbids.
+
+    A BaseException, so a student's `except Exception` does not swallow it;
+    the worker also remembers the trip, so even `except BaseException` does
+    not hide it.
+    """
+
+
+class Tripwires:
+    """Replace forbidden torch callables by wrappers that raise when armed."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        self.scoped = False  # armed only inside the scope functions
+        self.tripped: str | None = None
+        self._installed: list[tuple[object, str, object]] = []
+
+    def install(self, dotted_names: tuple[str, ...] | list[str]) -> None:
+        for dotted in dotted_names:
+            original = _resolve(dotted)
+            if original is None:
+                continue
+            wrapper = self._wrap(dotted, original)
+            for owner, attr in _references_to(original):
+                self._installed.append((owner, attr, original))
+                try:
+                    setattr(owner, attr, wrapper)
+                except (AttributeError, TypeError):
+                    pass
+
+    def _wrap(self, dotted: str, original):
+        tripwires = self
+        short = dotted.removeprefix("torch.nn.functional.").removeprefix("torch.nn.")
+
+        def trip():
+            if tripwires.armed:
+                tripwires.tripped = dotted
+                raise ForbiddenCall(f"calls {dotted}, which this exercise asks you to write yourself")
+
+        if isinstance(original, type):
+            class Tripwire(original):  # type: ignore[misc, valid-type]
+                def __init__(self, *args, **kwargs):
+                    trip()
+                    super().__init__(*args, **kwargs)
+
+            Tripwire.__name__ = original.__name__
+            Tripwire.__qualname__ = original.__qualname__
+            Tripwire.__module__ = original.__module__
+            return Tripwire
+
+        @functools.wraps(original)
+        def tripwire(*args, **kwargs):
+            trip()
+            return original(*args, **kwargs)
+
+        tripwire.__name__ = short.rsplit(".", 1)[-1]
+        return tripwire
+
+    def scope(self, func):
+        """Arm the tripwires only while `func` runs (exercise 8's loss)."""
+        tripwires = self
+
+        @functools.wraps(func)
+        def scoped(*args, **kwargs):
+            previous = tripwires.armed
+            tripwires.armed = True
+            try:
+                return func(*args, **kwargs)
+            finally:
+                tripwires.armed = previous
+
+        return scoped
+
+
+def _resolve(dotted: str):
+    module_name, _, attr = dotted.rpartition(".")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        return None
+    return getattr(module, attr, None)
+
+
+def _references_to(obj):
+    """Every (module, attribute) under torch that holds `obj`: students can
+    reach a built-in by many paths (torch.nn.modules.activation...)."""
+    seen = set()
+    for name, module in list(sys.modules.items()):
+        if module is None or not (name == "torch" or name.startswith("torch.")):
+            continue
+        try:
+            items = list(vars(module).items())
+        except TypeError:
+            continue
+        for attr, value in items:
+            if value is obj and (id(module), attr) not in seen:
+                seen.add((id(module), attr))
+                yield module, attr
+    if not isinstance(obj, type):
+        # The C implementations behind the Python names.
+        for owner in (torch._C._nn, torch._C._VariableFunctions, torch):
+            name = getattr(obj, "__name__", "")
+            if name and getattr(owner, name, None) is not None and (id(owner), name) not in seen:
+                if getattr(owner, name) is not obj and callable(getattr(owner, name)):
+                    seen.add((id(owner), name))
+                    yield owner, name
+
+
+# ------------------------------------------------------------------- state
+class GlobalState:
+    """Remember torch's global settings at start-up and put them back before
+    each test, whatever the submission changed when imported or called."""
+
+    def __init__(self) -> None:
+        self.default_dtype = torch.get_default_dtype()
+        self.num_threads = torch.get_num_threads()
+        self.deterministic = torch.are_deterministic_algorithms_enabled()
+
+    def reset(self, seed: int) -> None:
+        torch.set_default_dtype(self.default_dtype)
+        torch.set_grad_enabled(True)
+        if torch.get_num_threads() != self.num_threads:
+            torch.set_num_threads(self.num_threads)
+        if torch.are_deterministic_algorithms_enabled() != self.deterministic:
+            torch.use_deterministic_algorithms(self.deterministic)  # slow: only when changed
+        torch.manual_seed(seed)
+        random.seed(seed)
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed(seed % (2**32))
+
+
+# ------------------------------------------------------------------- limits
+def limit_resources(memory_bytes: int | None) -> None:
+    """Cap the address space (CPU workers only: CUDA reserves huge virtual
+    ranges) and disable core dumps."""
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (ValueError, OSError):
+        pass
+    if memory_bytes:
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        cap = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+        except (ValueError, OSError):
+            pass

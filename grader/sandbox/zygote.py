@@ -1,0 +1,96 @@
+"""The zygote: imports torch once, then forks a fresh worker per request.
+
+A new worker process costs a full `import torch` (2-3 s on the 2-core
+machine); a fork of this already-initialised process costs milliseconds.
+The zygote never runs a torch operation, so no thread pool exists when it
+forks, and each child starts from the same clean state: torch imported,
+no student code, no tripwires, default global settings.
+
+Control protocol over a Unix socket (the judge side lives in spawn.py):
+    judge -> "spawn" + three fds (request read end, reply write end, output)
+    zygote -> "pid <n>"
+    judge -> "status <n>"   zygote -> "status <n> <wait status or 'running'>"
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+
+
+def _child(req_fd: int, resp_fd: int, out_fd: int, control: socket.socket) -> None:
+    control.close()
+    os.setsid()
+    os.dup2(out_fd, 1)
+    os.dup2(out_fd, 2)
+    os.close(out_fd)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    sys.stdout = os.fdopen(1, "w", buffering=1)
+    sys.stderr = os.fdopen(2, "w", buffering=1)
+    code = 0
+    try:
+        from grader.sandbox.worker import Worker
+
+        Worker(req_fd, resp_fd).serve()
+    except BaseException:  # noqa: BLE001
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def main() -> None:
+    control = socket.socket(fileno=int(sys.argv[1]))
+    sys.dont_write_bytecode = True
+    import torch  # noqa: F401  - the whole point: pay for it once
+    import grader.sandbox.worker  # noqa: F401
+
+    statuses: dict[int, int] = {}
+
+    def reap(*_):
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            statuses[pid] = status
+            if len(statuses) > 4096:
+                statuses.pop(next(iter(statuses)))
+
+    signal.signal(signal.SIGCHLD, reap)
+    control.sendall(b"ready\n")
+    while True:
+        try:
+            message, fds, _, _ = socket.recv_fds(control, 1024, 3)
+        except InterruptedError:
+            continue
+        except OSError:
+            return
+        if not message:
+            return  # the judge went away
+        text = message.decode().strip()
+        if text == "spawn" and len(fds) == 3:
+            pid = os.fork()
+            if pid == 0:
+                _child(fds[0], fds[1], fds[2], control)
+            for fd in fds:
+                os.close(fd)
+            control.sendall(f"pid {pid}\n".encode())
+        elif text.startswith("status "):
+            for fd in fds:
+                os.close(fd)
+            pid = int(text.split()[1])
+            reap()
+            status = statuses.get(pid)
+            control.sendall(f"status {pid} {'running' if status is None else status}\n".encode())
+        else:
+            for fd in fds:
+                os.close(fd)
+            control.sendall(b"error\n")
+
+
+if __name__ == "__main__":
+    main()
