@@ -17,7 +17,15 @@ from grader import __version__, registry
 from grader.errors import ExitCode, GraderError, InternalError
 from grader.results import Report, Status
 
-FORMATS = ("rich", "json")
+
+
+def _formats() -> tuple[str, ...]:
+    from grader.render import RENDERERS
+
+    return tuple(RENDERERS)
+
+
+FORMATS = _formats()
 
 
 def fail(message: str, *, hint: str = "", code: ExitCode = ExitCode.USAGE_ERROR) -> None:
@@ -196,8 +204,9 @@ def all_exercises(**options) -> None:
     run_grading(None, **options)
 
 
+# ---------------------------------------------------------------------- more commands
+# Commands that live in their own modules register here, one line each.
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
-
-
-__all__ = ["main", "fail", "InternalError"]

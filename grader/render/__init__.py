@@ -1,27 +1,30 @@
-"""Renderers: each turns a `Report` into text.  Nothing else formats output."""
+"""Renderers: each turns a `Report` into text.  Nothing else formats output.
+
+To add a format, write `grader/render/<name>.py` with `render(report) -> str`
+and add it to RENDERERS.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
 
 from grader.results import Report
 
+# format name -> module under grader.render that has `render(report) -> str`
+RENDERERS: dict[str, str] = {
+    "rich": "rich",
+    "json": "json",
+}
+
 
 def render_text(report: Report, fmt: str) -> str:
-    if fmt == "json":
-        from grader.render import json as json_renderer
-
-        return json_renderer.render(report)
-    if fmt == "rich":
-        from rich.console import Console
-
-        from grader.render import rich as rich_renderer
-
-        console = Console(record=True, width=110, file=open("/dev/null", "w"))  # noqa: SIM115
-        rich_renderer.print_report(report, console)
-        return console.export_text()
-    raise ValueError(f"unknown format {fmt!r}")
+    try:
+        module = RENDERERS[fmt]
+    except KeyError:
+        raise ValueError(f"unknown format {fmt!r}") from None
+    return importlib.import_module(f"grader.render.{module}").render(report)
 
 
 def emit(report: Report, fmt: str, output: Path | None = None) -> None:
@@ -29,7 +32,7 @@ def emit(report: Report, fmt: str, output: Path | None = None) -> None:
     if output is None and fmt == "rich":
         from grader.render import rich as rich_renderer
 
-        rich_renderer.print_report(report)
+        rich_renderer.print_report(report)  # straight to the terminal, in colour
         return
     text = render_text(report, fmt)
     if output is None:

@@ -97,3 +97,12 @@ def print_report(report: Report, console: Console | None = None) -> None:
     for block in failures(report):
         console.print(block)
     console.print(scorecard_table(report))
+
+
+def render(report: Report, width: int = 110) -> str:
+    """The scorecard as plain text (for --output FILE)."""
+    import io
+
+    console = Console(record=True, width=width, file=io.StringIO(), color_system=None)
+    print_report(report, console)
+    return console.export_text()

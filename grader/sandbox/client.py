@@ -352,12 +352,15 @@ class RemoteCallable(_Target):
 class StudentModule:
     """`student.scaled_dot_product_attention(q, k, v)` runs in the worker."""
 
+    def __repr__(self) -> str:
+        return f"<student module {self._module}>"
+
     def __init__(self, client: WorkerClient, module: str) -> None:
         self._client = client
         self._module = module
 
     def __getattr__(self, name: str) -> RemoteCallable:
-        if name.startswith("__"):
+        if name.startswith("_"):  # pretty-printers probe _repr_pretty_ and friends
             raise AttributeError(name)
         return RemoteCallable(self._client, {"module": self._module, "path": name}, name)
 

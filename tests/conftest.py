@@ -1,0 +1,62 @@
+"""Shared helpers for the harness's own tests."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader import registry, runner
+from grader.results import ExerciseResult, Report
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTIONS = REPO / "solutions"
+EXERCISES = REPO / "exercises"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def make_submission(dest: Path, overrides: dict[str, str | Path] | None = None, *,
+                    base: Path | None = SOLUTIONS) -> Path:
+    """A submission folder: the reference solutions (so dependencies are
+    right) with some files replaced.  `overrides`: {file name: text or path}."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if base is not None:
+        for py in base.glob("*.py"):
+            shutil.copy(py, dest / py.name)
+    for name, content in (overrides or {}).items():
+        if isinstance(content, Path):
+            if content.is_dir():
+                for item in content.iterdir():
+                    if item.suffix in (".py", ".ipynb"):
+                        shutil.copy(item, dest / item.name)
+                continue
+            content = content.read_text(encoding="utf-8")
+        (dest / name).write_text(content, encoding="utf-8")
+    return dest
+
+
+def grade(submission: Path, *numbers: int, seed: int = 12345, **options) -> Report:
+    """Grade exercises `numbers` of `submission` in this process."""
+    options.setdefault("train", False)
+    exercises = [registry.get(n) for n in numbers] if numbers else list(registry.EXERCISES)
+    return runner.grade(submission, exercises, runner.GradingOptions(seed=seed, **options))
+
+
+def grade_one(submission: Path, number: int, **options) -> ExerciseResult:
+    report = grade(submission, number, **options)
+    assert len(report.exercises) == 1
+    return report.exercises[0]
+
+
+def describe(result: ExerciseResult) -> str:
+    """A readable dump for assertion messages."""
+    lines = [f"exercise {result.number}: {result.status.value} {result.points:.2f}/{result.max_points}"]
+    for t in result.tests:
+        lines.append(f"  {t.name}: {t.status.value} {t.message[:300]!r} hint={t.hint[:120]!r}")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def submission_dir(tmp_path):
+    return tmp_path / "submission"

@@ -1,0 +1,83 @@
+"""Every fixture submission in tests/fixtures/exNN/ is graded as its name says.
+
+- `correct_*.py`: a correct solution in some style: full marks.
+- `wrong_*.py`: a realistic mistake: must lose points.
+- `hostile_*.py`: misbehaving code: must lose points, and the run completes.
+
+A fixture replaces exercise NN's file in a copy of solutions/.  A folder
+fixture (`wrong_something/`) replaces several files at once.  Header
+comments state what else must hold:
+
+    # expect-status: failed              the exercise's status
+    # expect-test-status: timeout        some test has this status
+    # expect-message: 1/sqrt(d_k)        text in some failing test's message or hint
+    # expect-max-points: 5               at most this many points
+    # max-examples: 10                   hypothesis examples per property
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from grader import registry
+from grader.results import Status
+from tests.conftest import FIXTURES, describe, grade_one, make_submission
+
+HEADER = re.compile(r"^#\s*(expect-[\w-]+|max-examples|timeout)\s*:\s*(.+?)\s*$", re.M)
+
+
+def _fixtures():
+    for folder in sorted(FIXTURES.glob("ex[0-9][0-9]")):
+        number = int(folder.name[2:])
+        for path in sorted(folder.iterdir()):
+            if path.name.startswith(("correct_", "wrong_", "hostile_")) and (
+                    path.suffix in (".py", ".ipynb") or path.is_dir()):
+                yield pytest.param(number, path, id=f"{folder.name}/{path.name}")
+
+
+def _expectations(number: int, path: Path) -> list[tuple[str, str]]:
+    exercise = registry.get(number)
+    main = path / exercise.file if path.is_dir() else path
+    text = main.read_text(encoding="utf-8") if main.exists() else ""
+    return HEADER.findall(text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number, path", list(_fixtures()))
+def test_fixture_is_graded_as_named(number, path, tmp_path):
+    exercise = registry.get(number)
+    expectations = _expectations(number, path)
+    options = {}
+    for key, value in expectations:
+        if key == "max-examples":
+            options["max_examples"] = int(value)
+        if key == "timeout":
+            options["call_timeout"] = float(value)
+    overrides = {exercise.file: path} if path.is_file() else {path.name: path}
+    if path.suffix == ".ipynb":
+        overrides = {exercise.notebook: path}
+    submission = make_submission(tmp_path / "submission", overrides)
+    if path.suffix == ".ipynb":
+        (submission / exercise.file).unlink()
+    result = grade_one(submission, number, **options)
+    dump = describe(result)
+
+    if path.name.startswith("correct_"):
+        assert result.status is Status.PASSED, dump
+        assert result.points == pytest.approx(result.max_points), dump
+    else:
+        assert result.points < result.max_points - 1e-9, f"a wrong submission lost no points\n{dump}"
+    failing = [t for t in result.tests if t.status is not Status.PASSED]
+    for key, value in expectations:
+        if key == "expect-status":
+            assert result.status.value == value, dump
+        elif key == "expect-test-status":
+            assert any(t.status.value == value for t in result.tests), dump
+        elif key == "expect-message":
+            text = " ".join(f"{t.message} {t.hint}" for t in failing).lower()
+            assert value.lower() in text, f"no failing test mentions {value!r}\n{dump}"
+        elif key == "expect-max-points":
+            assert result.points <= float(value) + 1e-9, dump
