@@ -84,3 +84,13 @@ class PropertyFailure(AssertionError):
         self.message = message
         self.hint = hint
         self.max_error = max_error
+
+
+class AbortedInSetup(Exception):
+    """Carries a StudentAbort out of a fixture: pytest records only Exceptions
+    raised during setup (a BaseException there corrupts its setup state).
+    The collector unwraps it."""
+
+    def __init__(self, abort: StudentAbort):
+        super().__init__(abort.message)
+        self.abort = abort

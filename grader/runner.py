@@ -26,6 +26,7 @@ import pytest
 from grader import __version__, registry
 from grader.errors import InternalError
 from grader.outcomes import (
+    AbortedInSetup,
     PropertyFailure,
     StudentAbort,
     StudentError,
@@ -180,6 +181,8 @@ def _skip_reason(report) -> str:
 def _describe_failure(excinfo, exercise: Exercise) -> dict:
     """Turn an exception into status, message, hint, example and traceback."""
     exc = excinfo.value if excinfo is not None else None
+    if isinstance(exc, AbortedInSetup):
+        exc = exc.abort
     notes = "\n".join(getattr(exc, "__notes__", []) or [])
     example = _falsifying_example(notes)
     if isinstance(exc, (StudentAbort, StudentError)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, settings
 
+from grader.outcomes import AbortedInSetup, StudentAbort
 from grader.runner import CONTEXT_PLUGIN
 
 DEFAULT_EXAMPLES = 20
@@ -42,7 +43,10 @@ def ctx(request):
 @pytest.fixture
 def student(ctx):
     """The submission's module of this exercise, reset before each test."""
-    return ctx.student()
+    try:
+        return ctx.student()
+    except StudentAbort as abort:
+        raise AbortedInSetup(abort) from None
 
 
 @pytest.fixture

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""How long a student waits: median wall time of `attn-grade exercise N`.
+
+Runs each command several times in fresh processes (as a student would) and
+prints the median next to `python -c "import torch"` on the same machine,
+the floor no grading run can go below.
+
+    python scripts/benchmark.py                     # exercises 1 and 2, 5 runs each
+    python scripts/benchmark.py --repeat 3 --case "all:all"
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def timed(cmd: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return elapsed, proc.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--submission", default="solutions")
+    parser.add_argument("--case", action="append", default=None,
+                        help="label:args, e.g. 'ex1:exercise 1' (default: exercises 1, 2 and 1+2)")
+    args = parser.parse_args()
+    cases = args.case or ["exercise 1:exercise 1", "exercise 2:exercise 2", "exercises 1+2:exercise 1 2"]
+    python = sys.executable
+    grade = [python, "-m", "grader.cli"]
+
+    rows = []
+    torch_times = [timed([python, "-c", "import torch"])[0] for _ in range(args.repeat)]
+    rows.append(("python -c 'import torch'", statistics.median(torch_times), min(torch_times), ""))
+    for case in cases:
+        label, _, rest = case.partition(":")
+        cmd = grade + rest.split() + ["--submission", args.submission, "--format", "json", "--seed", "1",
+                                      "--no-train"]
+        times, points = [], ""
+        for _ in range(args.repeat):
+            elapsed, out = timed(cmd)
+            times.append(elapsed)
+            report = json.loads(out)
+            points = f"{report['total']:g}/{report['max_total']:g}"
+        rows.append((f"attn-grade {rest}", statistics.median(times), min(times), points))
+
+    print(f"{'command':44} {'median s':>9} {'min s':>7}  points   (n={args.repeat})")
+    for name, median, best, points in rows:
+        print(f"{name:44} {median:9.2f} {best:7.2f}  {points}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""Reading submissions without running them: files, notebooks, static checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from grader import registry
+from grader.runner import precheck
+from grader.submission import Submission, notebook_source
+
+FORBIDDEN = registry.get(1).forbidden
+
+
+def make(tmp_path: Path, files: dict[str, str]) -> Submission:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    return Submission.from_path(tmp_path)
+
+
+def test_forbidden_calls_are_found_in_the_source(tmp_path):
+    cases = {
+        "F.scaled_dot_product_attention(q, k, v)": "scaled_dot_product_attention",
+        "torch.nn.functional.scaled_dot_product_attention(q, k, v)": "scaled_dot_product_attention",
+        "nn.MultiheadAttention(4, 2)": "MultiheadAttention",
+        "getattr(F, 'scaled_dot_product_attention')": "scaled_dot_product_attention",
+        "torch.nn.TransformerEncoderLayer(4, 2)": "TransformerEncoderLayer",
+    }
+    for code, name in cases.items():
+        sub = make(tmp_path, {"ex01_attention.py": f"import torch\nimport torch.nn as nn\n"
+                                                   f"import torch.nn.functional as F\ndef f(q, k, v):\n"
+                                                   f"    return {code}\n"})
+        hits = sub.forbidden_uses("ex01_attention", FORBIDDEN)
+        assert hits and name in hits[0], (code, hits)
+    sub = make(tmp_path, {"ex01_attention.py":
+                          "from torch.nn.functional import scaled_dot_product_attention as f\n"})
+    assert sub.forbidden_uses("ex01_attention", FORBIDDEN)
+
+
+def test_own_functions_and_self_checks_are_not_forbidden(tmp_path):
+    """The student's own `scaled_dot_product_attention`, an earlier exercise's
+    module attribute, and a comparison inside `if __name__ == "__main__":` are fine."""
+    sub = make(tmp_path, {
+        "ex01_attention.py": (
+            "import torch.nn.functional as F\n"
+            "def scaled_dot_product_attention(q, k, v):\n    return q, k\n"
+            "def g(q):\n    return scaled_dot_product_attention(q, q, q)\n"
+            "if __name__ == '__main__':\n    F.scaled_dot_product_attention\n"),
+        "ex02_masks.py": "import ex01_attention\ndef h(q):\n"
+                         "    return ex01_attention.scaled_dot_product_attention(q, q, q)\n",
+    })
+    assert sub.forbidden_uses("ex01_attention", FORBIDDEN) == []
+    assert sub.forbidden_uses("ex02_masks", FORBIDDEN) == []
+
+
+def test_scoped_forbidden_names_only_count_inside_their_function(tmp_path):
+    ex8 = registry.get(8)
+    sub = make(tmp_path, {"ex08_training.py": (
+        "import torch.nn.functional as F\n"
+        "def label_smoothed_cross_entropy(logits, target, eps=0.1, ignore_index=-100):\n"
+        "    return F.cross_entropy(logits, target)\n"
+        "def train_step(*a):\n    return F.cross_entropy(*a)\n")})
+    hits = sub.forbidden_uses("ex08_training", ex8.forbidden, ex8.forbidden_scope)
+    assert len(hits) == 1 and "line 3" in hits[0]
+
+
+def test_precheck_explains_missing_files_and_syntax_errors(tmp_path):
+    sub = make(tmp_path, {"ex01_attention.py": "def f(:\n    pass\n"})
+    problem = precheck(sub, registry.get(1))
+    assert problem is not None and problem.status.value == "error"
+    assert "syntax error" in problem.message and "line 1" in problem.message
+    missing = precheck(sub, registry.get(2))
+    assert missing.status.value == "not_implemented" and "ex02_masks.py" in missing.message
+
+
+def test_files_that_would_shadow_libraries_are_not_staged(tmp_path):
+    sub = make(tmp_path, {"torch.py": "raise SystemExit", "random.py": "x = 1",
+                          "ex01_attention.py": "x = 1", "helpers.py": "y = 2"})
+    assert set(sub.files) == {"ex01_attention", "helpers"}
+
+
+def test_notebook_cells_become_a_module(tmp_path):
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": "# Title"},
+        {"cell_type": "code", "metadata": {}, "source": ["!pip install torch\n", "import torch\n"],
+         "outputs": [], "execution_count": 1},
+        {"cell_type": "code", "metadata": {"tags": ["skip"]}, "source": "raise SystemExit",
+         "outputs": [], "execution_count": 2},
+        {"cell_type": "code", "metadata": {}, "source": "%time x = 1\ny = 2\nz = (", "outputs": [],
+         "execution_count": 3},
+    ]}
+    path = tmp_path / "ex01_attention.ipynb"
+    path.write_text(json.dumps(nb))
+    source = notebook_source(path)
+    assert "import torch" in source.text and "pip" not in source.text
+    assert "SystemExit" not in source.text and "%time" not in source.text
+    sub = Submission.from_path(path)
+    problem = sub.syntax_error("ex01_attention")
+    assert problem is not None and "cell 4" in problem
+
+
+def test_a_corrupt_notebook_costs_only_its_exercise(tmp_path):
+    (tmp_path / "ex01_attention.ipynb").write_text("{not json")
+    (tmp_path / "ex02_masks.py").write_text("x = 1\n")
+    sub = Submission.from_path(tmp_path)
+    assert sub.syntax_error("ex01_attention") and "not a readable notebook" in sub.syntax_error("ex01_attention")
+    assert sub.syntax_error("ex02_masks") is None
