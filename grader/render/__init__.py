@@ -16,6 +16,10 @@ from grader.results import Report
 RENDERERS: dict[str, str] = {
     "rich": "rich",
     "json": "json",
+    "markdown": "markdown",      # job summaries, pull request comments
+    "junit": "junit",            # JUnit XML for test dashboards
+    "gradescope": "gradescope",  # Gradescope autograder results.json
+    "github": "github",          # ::error annotations for GitHub Actions
 }
 
 
