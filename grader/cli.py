@@ -75,6 +75,8 @@ def grading_options(func):
         click.option("--no-train", is_flag=True, help="Skip the timed training check (shown as not run)."),
         click.option("--max-examples", type=int, default=None,
                      help="Hypothesis examples per property (default: each test's own)."),
+        click.option("--fail-under", type=click.FloatRange(min=0), default=None, metavar="POINTS",
+                     help="Exit 1 only when the total is below POINTS (default: unless all pass)."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -95,7 +97,7 @@ def resolve_device(device: str) -> str:
 
 
 def run_grading(keys: list[str] | None, *, submission: Path, seed, fmt: str, output, device: str,
-                no_train: bool, max_examples) -> None:
+                no_train: bool, max_examples, fail_under: float | None = None) -> None:
     exercises = [registry.get(k) for k in keys] if keys else list(registry.EXERCISES)
     if not submission.exists():
         raise GraderError(f"submission not found: {submission}",
@@ -111,10 +113,14 @@ def run_grading(keys: list[str] | None, *, submission: Path, seed, fmt: str, out
     with progress_display(enabled=fmt == "rich" and output is None) as progress:
         report = runner.grade(submission, exercises, options, progress=progress)
     render.emit(report, fmt, output)
-    sys.exit(int(exit_code(report)))
+    sys.exit(int(exit_code(report, fail_under)))
 
 
-def exit_code(report: Report) -> ExitCode:
+def exit_code(report: Report, fail_under: float | None = None) -> ExitCode:
+    """SOME_FAILED unless every exercise passed; with `fail_under`, only when
+    the total is below that many points."""
+    if fail_under is not None:
+        return ExitCode.SOME_FAILED if report.total < fail_under - 1e-6 else ExitCode.ALL_PASSED
     return ExitCode.ALL_PASSED if report.all_passed else ExitCode.SOME_FAILED
 
 
@@ -206,6 +212,17 @@ def all_exercises(**options) -> None:
 
 # ---------------------------------------------------------------------- more commands
 # Commands that live in their own modules register here, one line each.
+from grader.authoring.commands import generate_command  # noqa: E402
+main.add_command(generate_command)
+from grader.batch import batch_command, merge_command  # noqa: E402
+main.add_command(batch_command)
+main.add_command(merge_command)
+from grader.verify import verify_command  # noqa: E402
+main.add_command(verify_command)
+from grader.ci import render_command  # noqa: E402
+main.add_command(render_command)
+from grader.export import export_student_command  # noqa: E402
+main.add_command(export_student_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

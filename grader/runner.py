@@ -220,9 +220,11 @@ def _describe_failure(excinfo, exercise: Exercise) -> dict:
 
 
 def _falsifying_example(notes: str) -> str:
-    if "Falsifying example" not in notes:
+    # hypothesis < 6.1xx says "Falsifying example", newer ones "Failing test case".
+    starts = [notes.index(m) for m in ("Falsifying example", "Failing test case") if m in notes]
+    if not starts:
         return ""
-    text = notes[notes.index("Falsifying example"):]
+    text = notes[min(starts):]
     lines = [ln for ln in text.splitlines() if "student=" not in ln and "ctx=" not in ln]
     return "\n".join(lines)[:MAX_MESSAGE]
 
@@ -237,7 +239,7 @@ def precheck(submission: Submission, exercise: Exercise) -> StudentAbort | None:
     if problem:
         return StudentLoadError(problem)
     forbidden: list[str] = []
-    for module in [exercise.module, *sorted(submission.sibling_imports(exercise.module))]:
+    for module in [exercise.module, *sorted(_imports_closure(submission, exercise.module))]:
         if exercise.forbidden_scope and module != exercise.module:
             continue
         forbidden += submission.forbidden_uses(module, exercise.forbidden, exercise.forbidden_scope)
@@ -339,6 +341,7 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
             if progress:
                 progress("exercise_done", exercise=exercise, result=result)
         add_dependency_notes(report, submission)
+        submission.relabel_report(report)  # notebook lines read "cell N, line M"
     finally:
         for client in clients.values():
             client.close()

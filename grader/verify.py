@@ -1,0 +1,361 @@
+"""`attn-grade verify`: a self-check of the test bank.
+
+1. solutions/ must get full marks on every exercise that has hidden tests;
+2. the generated stubs must score 0, every test "not implemented";
+3. every mutant in the mutants folder (default: the harness's own
+   tests/fixtures/exNN/) is graded on its exercise, inside a copy of
+   solutions/ (so its dependencies are right):
+   - `wrong_*` and `hostile_*` must lose points (a "killed" mutant),
+   - `correct_*` must get full marks,
+   - header comments state more (`# expect-status: failed`,
+     `# expect-test-status: timeout`, `# expect-message: sqrt(d_k)`,
+     `# expect-max-points: 5`) and options (`# max-examples: 10`,
+     `# timeout: 3`).
+It prints the mutation score per exercise and which tests caught which
+mutant, and fails (exit 1) when any check fails.  Gradings run on the same
+judge processes as `attn-grade batch` (--jobs N in parallel).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from grader import registry
+from grader.authoring.commands import handled
+from grader.errors import GraderError
+from grader.registry import Exercise
+
+HEADER = re.compile(r"^#\s*(expect-[\w-]+|max-examples|timeout)\s*:\s*(.+?)\s*$", re.M)
+KINDS = ("correct", "wrong", "hostile")
+VERIFY_SEED = 12345
+_PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Mutant:
+    exercise: Exercise
+    path: Path                       # a file (.py / .ipynb) or a folder of files
+
+    @property
+    def kind(self) -> str:
+        return self.path.name.split("_", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return f"ex{self.exercise.number:02d}/{self.path.name}"
+
+    def header(self) -> list[tuple[str, str]]:
+        main = self.path / self.exercise.file if self.path.is_dir() else self.path
+        if main.suffix != ".py" or not main.is_file():
+            return []
+        return HEADER.findall(main.read_text(encoding="utf-8", errors="replace"))
+
+    def options(self) -> dict:
+        found: dict = {}
+        for key, value in self.header():
+            if key == "max-examples":
+                found["max_examples"] = int(value)
+            elif key == "timeout":
+                found["call_timeout"] = float(value)
+        return found
+
+    def build(self, base: Path, dest: Path) -> Path:
+        """A submission: a copy of `base` (the solutions) with this mutant in."""
+        dest.mkdir(parents=True)
+        for item in base.glob("*.py"):
+            shutil.copy(item, dest / item.name)
+        if self.path.is_dir():
+            for item in self.path.iterdir():
+                if item.suffix in (".py", ".ipynb"):
+                    shutil.copy(item, dest / item.name)
+        elif self.path.suffix == ".ipynb":
+            (dest / self.exercise.file).unlink(missing_ok=True)
+            shutil.copy(self.path, dest / self.exercise.notebook)
+        else:
+            shutil.copy(self.path, dest / self.exercise.file)
+        return dest
+
+
+def find_mutants(folder: Path, exercises: list[Exercise]) -> list[Mutant]:
+    wanted = {e.number: e for e in exercises}
+    found: list[Mutant] = []
+    for sub in sorted(folder.glob("ex[0-9][0-9]")):
+        exercise = wanted.get(int(sub.name[2:]))
+        if exercise is None:
+            continue
+        for path in sorted(sub.iterdir()):
+            if path.name.startswith(tuple(f"{k}_" for k in KINDS)) and (
+                    path.is_dir() or path.suffix in (".py", ".ipynb")):
+                found.append(Mutant(exercise, path))
+    return found
+
+
+# ------------------------------------------------------------------ checks
+@dataclass
+class Check:
+    group: str                 # solutions, stubs, mutants
+    exercise: int
+    name: str
+    ok: bool
+    points: float | None = None
+    max_points: float = 0.0
+    caught_by: list[str] = field(default_factory=list)   # failing tests (name: status)
+    problems: list[str] = field(default_factory=list)
+    kind: str = ""
+
+
+def _result_checks_full(group: str, name: str, report: dict, numbers: list[int]) -> list[Check]:
+    checks = []
+    by_number = {e["number"]: e for e in report["exercises"]}
+    for number in numbers:
+        ex = by_number.get(number)
+        if ex is None:
+            checks.append(Check(group, number, name, False, problems=["not graded"]))
+            continue
+        failing = [f"{t['name']}: {t['status']}" for t in ex["tests"] if t["status"] != "passed"]
+        ok = ex["status"] == "passed" and abs(ex["points"] - ex["max_points"]) < 1e-9
+        checks.append(Check(group, number, name, ok, ex["points"], ex["max_points"], failing,
+                            [] if ok else [f"expected full marks: {'; '.join(failing)[:300]}"]))
+    return checks
+
+
+def _result_checks_stub(name: str, report: dict, numbers: list[int]) -> list[Check]:
+    checks = []
+    by_number = {e["number"]: e for e in report["exercises"]}
+    for number in numbers:
+        ex = by_number.get(number)
+        if ex is None:
+            checks.append(Check("stubs", number, name, False, problems=["not graded"]))
+            continue
+        others = [f"{t['name']}: {t['status']}" for t in ex["tests"] if t["status"] != "not_implemented"]
+        ok = ex["points"] == 0 and not others
+        problems = []
+        if ex["points"]:
+            problems.append(f"the stub scores {ex['points']:g} points")
+        if others:
+            problems.append("not 'not implemented': " + "; ".join(others)[:300])
+        checks.append(Check("stubs", number, name, ok, ex["points"], ex["max_points"], [], problems))
+    return checks
+
+
+def _mutant_check(mutant: Mutant, report: dict) -> Check:
+    number = mutant.exercise.number
+    ex = next((e for e in report["exercises"] if e["number"] == number), None)
+    if ex is None:
+        return Check("mutants", number, mutant.name, False, problems=["not graded"], kind=mutant.kind)
+    failing = [t for t in ex["tests"] if t["status"] != "passed"]
+    caught = [f"{t['name']} ({t['status']})" for t in failing]
+    problems: list[str] = []
+    full = ex["status"] == "passed" and abs(ex["points"] - ex["max_points"]) < 1e-9
+    if mutant.kind == "correct":
+        if not full:
+            problems.append("a correct variant lost points: " + "; ".join(caught)[:300])
+    elif ex["points"] >= ex["max_points"] - 1e-9:
+        problems.append("SURVIVED: no test caught this mutant")
+    text = " ".join(f"{t.get('message', '')} {t.get('hint', '')}" for t in failing).lower()
+    for key, value in mutant.header():
+        if key == "expect-status" and ex["status"] != value:
+            problems.append(f"expected status {value}, got {ex['status']}")
+        elif key == "expect-test-status" and not any(t["status"] == value for t in ex["tests"]):
+            problems.append(f"expected some test to be {value}")
+        elif key == "expect-message" and value.lower() not in text:
+            problems.append(f"no failing test mentions {value!r}")
+        elif key == "expect-max-points" and ex["points"] > float(value) + 1e-9:
+            problems.append(f"expected at most {value} points, got {ex['points']:g}")
+    return Check("mutants", number, mutant.name, not problems, ex["points"], ex["max_points"],
+                 caught, problems, kind=mutant.kind)
+
+
+# ------------------------------------------------------------------ run
+@dataclass
+class VerifyResult:
+    checks: list[Check]
+    exercises: list[int]
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def mutation_scores(self) -> dict[int, tuple[int, int]]:
+        """{exercise: (killed, mutants)} over wrong_* and hostile_*."""
+        scores: dict[int, tuple[int, int]] = {}
+        for number in self.exercises:
+            mutants = [c for c in self.checks if c.group == "mutants" and c.exercise == number
+                       and c.kind in ("wrong", "hostile")]
+            killed = [c for c in mutants if c.points is not None and c.points < c.max_points - 1e-9]
+            scores[number] = (len(killed), len(mutants))
+        return scores
+
+
+def verify(solutions: Path, mutants_dir: Path | None, exercises: list[Exercise], *,
+           jobs: int = 1, seed: int = VERIFY_SEED, timeout: float = 900.0,
+           max_examples: int | None = None, progress=None) -> VerifyResult:
+    from grader.authoring.generate import stub_texts
+    from grader.batch import hidden_tests_exist, run_jobs
+
+    if not solutions.is_dir():
+        raise GraderError(f"no solutions folder at {solutions}", hint="pass --solutions DIR")
+    skipped = [f"exercise {e.number}: no hidden tests yet" for e in exercises if not hidden_tests_exist(e)]
+    exercises = [e for e in exercises if hidden_tests_exist(e)]
+    if not exercises:
+        raise GraderError("no exercise with hidden tests to verify")
+    numbers = [e.number for e in exercises]
+    work = Path(tempfile.mkdtemp(prefix="attn-grade-verify-"))
+    try:
+        base = {"seed": seed, "train": False, "device": "cpu", "max_examples": max_examples}
+        todo: list[dict] = [{"id": 0, "path": str(solutions.resolve()), "exercises": numbers,
+                             "meta": ("solutions", None), **base}]
+        stubs = work / "stubs"
+        stubs.mkdir()
+        for name, text in stub_texts(solutions).items():
+            (stubs / name).write_text(text, encoding="utf-8")
+        todo.append({"id": 1, "path": str(stubs), "exercises": numbers, "meta": ("stubs", None), **base})
+        found = find_mutants(mutants_dir, exercises) if mutants_dir is not None else []
+        for index, mutant in enumerate(found):
+            path = mutant.build(solutions, work / "mutants" / f"{index:03d}")
+            todo.append({"id": len(todo), "path": str(path), "exercises": [mutant.exercise.number],
+                         "meta": ("mutant", index), **base, **mutant.options()})
+        metas = {job["id"]: job["meta"] for job in todo}
+        if progress:
+            progress("start", total=len(todo))
+        checks: list[Check] = []
+        for job, reply in run_jobs(todo, jobs, timeout, work / "logs"):
+            group, index = metas[job["id"]]
+            label = found[index].name if group == "mutant" else str(solutions if group == "solutions" else "stubs")
+            if not reply.get("ok"):
+                problem = f"grading failed ({reply.get('kind')}): {reply.get('message', '')}"
+                for number in job["exercises"]:
+                    checks.append(Check("mutants" if group == "mutant" else group, number, label, False,
+                                        problems=[problem],
+                                        kind=found[index].kind if group == "mutant" else ""))
+            elif group == "solutions":
+                checks += _result_checks_full("solutions", label, reply["report"], numbers)
+            elif group == "stubs":
+                checks += _result_checks_stub(label, reply["report"], numbers)
+            else:
+                checks.append(_mutant_check(found[index], reply["report"]))
+            if progress:
+                progress("done_one", label=label)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    order = {"solutions": 0, "stubs": 1, "mutants": 2}
+    checks.sort(key=lambda c: (order[c.group], c.exercise, c.name))
+    return VerifyResult(checks, numbers, skipped)
+
+
+# ------------------------------------------------------------------ output
+def _points(check: Check) -> str:
+    if check.points is None:
+        return "-"
+    return f"{check.points:.2f}".rstrip("0").rstrip(".") + f"/{check.max_points:g}"
+
+
+def print_result(result: VerifyResult, console=None) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    if console is None:
+        console = Console()
+        if not console.is_terminal:          # CI logs: wide enough for the names
+            console = Console(width=150)
+    for note in result.skipped:
+        console.print(f"note: {note}", style="dim")
+    table = Table(title="attn-grade verify · solutions and stubs", box=box.ROUNDED, title_justify="left")
+    for column in ("#", "checked", "points", "verdict"):
+        table.add_column(column)
+    for c in result.checks:
+        if c.group == "mutants":
+            continue
+        verdict = Text("ok", style="green") if c.ok else Text("; ".join(c.problems), style="red")
+        table.add_row(str(c.exercise), f"{c.group}", _points(c), verdict)
+    console.print(table)
+    mutants = [c for c in result.checks if c.group == "mutants"]
+    if mutants:
+        table = Table(title="mutants: which tests caught which mutant", box=box.ROUNDED,
+                      title_justify="left")
+        table.add_column("mutant", overflow="fold")
+        table.add_column("points")
+        table.add_column("caught by", overflow="fold")
+        table.add_column("verdict", overflow="fold")
+        for c in mutants:
+            points = _points(c)
+            caught = ", ".join(c.caught_by) if c.caught_by else ("-" if c.kind == "correct" else "nothing")
+            verdict = Text("ok", style="green") if c.ok else Text("; ".join(c.problems), style="red")
+            table.add_row(c.name, points, caught, verdict)
+        console.print(table)
+    scores = Table(title="mutation score per exercise", box=box.ROUNDED, title_justify="left")
+    for column in ("#", "exercise", "killed", "score", "correct variants"):
+        scores.add_column(column)
+    for number, (killed, total) in result.mutation_scores().items():
+        correct = [c for c in mutants if c.exercise == number and c.kind == "correct"]
+        good = sum(c.ok for c in correct)
+        score = f"{100 * killed / total:.0f}%" if total else "-"
+        style = "green" if total and killed == total else ("red" if total else "dim")
+        scores.add_row(str(number), registry.get(number).slug, f"{killed}/{total}", Text(score, style=style),
+                       f"{good}/{len(correct)} full marks" if correct else "-")
+    console.print(scores)
+    failed = [c for c in result.checks if not c.ok]
+    if failed:
+        console.print(Text(f"verify FAILED: {len(failed)} check(s)", style="bold red"))
+    else:
+        console.print(Text(f"verify passed: {len(result.checks)} checks", style="bold green"))
+
+
+def default_mutants() -> Path:
+    local = Path("tests/fixtures")
+    return local if local.is_dir() else _PACKAGE_ROOT / "tests" / "fixtures"
+
+
+@click.command("verify")
+@click.option("--solutions", default="solutions", show_default=True, type=click.Path(path_type=Path))
+@click.option("--mutants", "mutants_dir", type=click.Path(path_type=Path), default=None,
+              help="Folder of exNN/{correct,wrong,hostile}_* fixtures [default: tests/fixtures].")
+@click.option("--no-mutants", is_flag=True, help="Only check the solutions and the stubs.")
+@click.option("--exercises", "-e", "exercise_keys", multiple=True,
+              help="Exercises to verify (1,2 or repeated); default: all with hidden tests.")
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Judge processes grading in parallel.")
+@click.option("--seed", type=int, default=VERIFY_SEED, show_default=True)
+@click.option("--max-examples", type=int, default=None,
+              help="Hypothesis examples per property (a quicker, weaker check); a mutant's "
+                   "`# max-examples:` header wins.")
+@handled
+def verify_command(solutions: Path, mutants_dir, no_mutants: bool, exercise_keys, jobs: int,
+                   seed: int, max_examples) -> None:
+    """Self-check the test bank: solutions full marks, stubs zero, mutants caught."""
+    from grader.errors import ExitCode
+
+    keys = [k for v in exercise_keys for k in v.replace(",", " ").split()]
+    exercises = [registry.get(k) for k in keys] if keys else list(registry.EXERCISES)
+    folder = None if no_mutants else (mutants_dir or default_mutants())
+    if folder is not None and not folder.is_dir():
+        raise GraderError(f"no mutants folder at {folder}", hint="pass --mutants DIR or --no-mutants")
+    from rich.console import Console
+
+    err = Console(stderr=True)
+    state = {"done": 0, "total": 0}
+
+    def progress(event: str, **info) -> None:
+        if event == "start":
+            state["total"] = info["total"]
+            err.print(f"verifying: {info['total']} gradings on {jobs} judge process(es)...",
+                      style="dim", highlight=False)
+        elif event == "done_one" and err.is_terminal:
+            state["done"] += 1
+            err.print(f"  [{state['done']}/{state['total']}] {info['label']}", style="dim",
+                      highlight=False)
+
+    result = verify(solutions, folder, exercises, jobs=jobs, seed=seed, max_examples=max_examples,
+                    progress=progress)
+    print_result(result)
+    sys.exit(int(ExitCode.ALL_PASSED if result.ok else ExitCode.SOME_FAILED))
