@@ -193,8 +193,9 @@ def _describe_failure(excinfo, exercise: Exercise) -> dict:
         if where and where[0] != exercise.file:
             other = registry.by_module(Path(where[0]).stem)
             if other is not None and other.number != exercise.number:
-                message += (f"\n(raised in {where[0]}, exercise {other.number}: "
-                            f"fix exercise {other.number} first)")
+                message += (f"\n(raised inside {where[0]}, exercise {other.number}: fix exercise "
+                            f"{other.number} first if it fails its own tests; otherwise check what "
+                            f"your code passes to it)")
         hint = ""
         if isinstance(exc, StudentNotImplemented):
             hint = "Implement it: replace the `raise NotImplementedError` under the TODO."
@@ -296,6 +297,10 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
     submission = Submission.from_path(submission_path)
     report = Report(submission=str(submission_path), seed=seed, grader_version=__version__,
                     device=options.device)
+    import torch
+
+    judge_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the judge's oracles are tiny too
     workdir = Path(tempfile.mkdtemp(prefix="attn-grade-"))
     staging = submission.stage(workdir / "submission")
     prechecks = {ex.number: precheck(submission, ex) for ex in exercises}
@@ -346,6 +351,7 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
         for client in clients.values():
             client.close()
         shutil.rmtree(workdir, ignore_errors=True)
+        torch.set_num_threads(judge_threads)
     report.duration = time.perf_counter() - started
     return report
 

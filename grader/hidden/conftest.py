@@ -8,7 +8,7 @@ The judge never imports the submission.
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from grader.outcomes import AbortedInSetup, StudentAbort
 from grader.runner import CONTEXT_PLUGIN
@@ -23,6 +23,9 @@ settings.register_profile(
     print_blob=False,
     report_multiple_bugs=False,    # one clear failure, shrunk
     suppress_health_check=list(HealthCheck),
+    # No "explain" phase: it re-runs the failing example many times (each a
+    # worker round trip) and its notes point at the grader's own lines.
+    phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
 )
 settings.load_profile("attn-grade")
 

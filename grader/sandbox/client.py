@@ -192,7 +192,11 @@ class WorkerClient:
         parts = list(self.outputs)
         if self.output is not None:
             parts.append(self.output.text())
-        return "".join(p for p in parts if p)[-OUTPUT_KEEP:]
+        text = "".join(p for p in parts if p)
+        if len(text) <= OUTPUT_KEEP:
+            return text
+        # Keep saying that output was dropped (each part's own note may be cut off here).
+        return "[... earlier output dropped ...]\n" + text[-OUTPUT_KEEP:]
 
     # ------------------------------------------------------------ requests
     def request(self, message: dict, buffers: list[bytes], *, timeout: float | None = None,

@@ -71,6 +71,7 @@ class Tripwires:
             return original(*args, **kwargs)
 
         tripwire.__name__ = short.rsplit(".", 1)[-1]
+        del tripwire.__wrapped__  # functools.wraps' way back to the original (inspect.unwrap)
         return tripwire
 
     def scope(self, func):

