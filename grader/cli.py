@@ -73,6 +73,8 @@ def grading_options(func):
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                      show_default=True, help="Where student code runs."),
         click.option("--no-train", is_flag=True, help="Skip the timed training check (shown as not run)."),
+        click.option("--amp", type=click.Choice(["off", "bf16", "fp16"]), default=None,
+                     help="Training check precision [default: fp16 on cuda, off on cpu]."),
         click.option("--max-examples", type=int, default=None,
                      help="Hypothesis examples per property (default: each test's own)."),
         click.option("--fail-under", type=click.FloatRange(min=0), default=None, metavar="POINTS",
@@ -97,7 +99,8 @@ def resolve_device(device: str) -> str:
 
 
 def run_grading(keys: list[str] | None, *, submission: Path, seed, fmt: str, output, device: str,
-                no_train: bool, max_examples, fail_under: float | None = None) -> None:
+                no_train: bool, max_examples, fail_under: float | None = None,
+                amp: str | None = None) -> None:
     exercises = [registry.get(k) for k in keys] if keys else list(registry.EXERCISES)
     if not submission.exists():
         raise GraderError(f"submission not found: {submission}",
@@ -105,11 +108,11 @@ def run_grading(keys: list[str] | None, *, submission: Path, seed, fmt: str, out
     # Workers import torch while this process imports torch, pytest and hypothesis.
     from grader.sandbox import spawn
 
-    spawn.prewarm()
+    spawn.prewarm(warm_meta=any(ex.meta_checks for ex in exercises))
 
     from grader import render, runner
     options = runner.GradingOptions(seed=seed, device=resolve_device(device), train=not no_train,
-                                    max_examples=max_examples)
+                                    max_examples=max_examples, amp=amp)
     with progress_display(enabled=fmt == "rich" and output is None) as progress:
         report = runner.grade(submission, exercises, options, progress=progress)
     render.emit(report, fmt, output)

@@ -42,6 +42,10 @@ class Exercise:
     forbidden_scope: tuple[str, ...] = ()
     points: float = POINTS_PER_EXERCISE
     lesson: str = ""
+    # Its hidden tests run student code on the "meta" device (the CPU-only
+    # check that new tensors follow the input's device); workers then start
+    # with meta kernels warmed up (their first use costs ~2 s).
+    meta_checks: bool = False
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -66,7 +70,7 @@ EXERCISES: tuple[Exercise, ...] = (
              forbidden=ATTENTION_BUILTINS,
              lesson="Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V"),
     Exercise(2, "masks", "Causal and padding masks", "ex02_masks",
-             depends_on=(1,), forbidden=ATTENTION_BUILTINS,
+             depends_on=(1,), forbidden=ATTENTION_BUILTINS, meta_checks=True,
              lesson="Masked positions get exactly zero attention weight"),
     Exercise(3, "cross-attention", "Cross-attention", "ex03_cross_attention",
              depends_on=(1, 2), forbidden=ATTENTION_BUILTINS,
@@ -75,13 +79,13 @@ EXERCISES: tuple[Exercise, ...] = (
              depends_on=(1, 2), forbidden=ATTENTION_BUILTINS,
              lesson="MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O"),
     Exercise(5, "positional-encoding", "Sinusoidal positional encoding",
-             "ex05_positional_encoding", forbidden=ATTENTION_BUILTINS,
+             "ex05_positional_encoding", forbidden=ATTENTION_BUILTINS, meta_checks=True,
              lesson="PE(pos, 2i) = sin(pos / 10000^(2i/d_model))"),
     Exercise(6, "blocks", "Encoder and decoder layers", "ex06_blocks",
              depends_on=(4,), forbidden=ATTENTION_BUILTINS,
              lesson="LayerNorm(x + Sublayer(x))"),
     Exercise(7, "transformer", "The full Transformer", "ex07_transformer",
-             depends_on=(2, 4, 5, 6), forbidden=ATTENTION_BUILTINS,
+             depends_on=(2, 4, 5, 6), forbidden=ATTENTION_BUILTINS, meta_checks=True,
              lesson="Encoder-decoder stacks, embeddings × √d_model, greedy decoding"),
     Exercise(8, "training", "AMP training loop", "ex08_training",
              depends_on=(7,), forbidden=CROSS_ENTROPY_BUILTINS,

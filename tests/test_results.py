@@ -61,3 +61,13 @@ def test_the_registry_is_consistent():
         assert ex.points == registry.POINTS_PER_EXERCISE
     with pytest.raises(registry.UnknownExercise):
         registry.get("nine")
+
+
+def test_meta_checks_flag_matches_the_hidden_tests():
+    """registry.meta_checks decides whether workers start with the meta device
+    warmed up: it must name exactly the exercises whose tests use it."""
+    from grader.runner import HIDDEN_DIR
+
+    for ex in registry.EXERCISES:
+        uses_meta = '"meta"' in (HIDDEN_DIR / ex.test_module).read_text()
+        assert ex.meta_checks == uses_meta, ex.module
