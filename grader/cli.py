@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from grader import __version__, registry
-from grader.errors import ExitCode, GraderError, InternalError
+from grader.errors import ExitCode, GraderError
 from grader.results import Report, Status
 
 

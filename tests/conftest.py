@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,24 @@ def describe(result: ExerciseResult) -> str:
     for t in result.tests:
         lines.append(f"  {t.name}: {t.status.value} {t.message[:300]!r} hint={t.hint[:120]!r}")
     return "\n".join(lines)
+
+
+def import_solution(module: str):
+    """A solution module imported directly (the harness's tests may; the judge
+    never does).  Exercise modules it imports are removed from sys.modules
+    again, so no later test finds them by accident."""
+    before = set(sys.modules)
+    sys.path.insert(0, str(SOLUTIONS))
+    try:
+        spec = importlib.util.spec_from_file_location(f"_solution_{module}", SOLUTIONS / f"{module}.py")
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        return mod
+    finally:
+        sys.path.remove(str(SOLUTIONS))
+        for name in set(sys.modules) - before:
+            if registry.by_module(name) is not None:
+                del sys.modules[name]
 
 
 @pytest.fixture

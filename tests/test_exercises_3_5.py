@@ -11,9 +11,7 @@ The wrong and correct submissions are in tests/fixtures/ex03, ex04 and ex05
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 
 import numpy as np
 import pytest
@@ -24,7 +22,7 @@ from grader import hints
 from grader.hidden import oracles
 from grader.hidden import strategies as S
 from grader.results import Status
-from tests.conftest import EXERCISES, FIXTURES, SOLUTIONS, describe, grade, make_submission
+from tests.conftest import import_solution, EXERCISES, FIXTURES, SOLUTIONS, describe, grade, make_submission
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
 
@@ -33,16 +31,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning
 TEST_TIME_BUDGET = 15.0
 
 
-def _solution(module: str):
-    """A solution module imported directly (the harness may; the judge never does)."""
-    sys.path.insert(0, str(SOLUTIONS))
-    try:
-        spec = importlib.util.spec_from_file_location(f"_solution_{module}", SOLUTIONS / f"{module}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(SOLUTIONS))
+_solution = import_solution
 
 
 # ------------------------------------------------------------------ grading
@@ -178,7 +167,7 @@ def test_an_error_raised_in_exercise_2_is_blamed_on_it(tmp_path):
     result = grade(submission, 4, max_examples=3).exercises[0]
     assert result.status is Status.ERROR, describe(result)
     errors = [t for t in result.tests if t.status is Status.ERROR]
-    assert errors and all("raised in ex02_masks.py, exercise 2" in t.message for t in errors), describe(result)
+    assert errors and all("raised inside ex02_masks.py, exercise 2" in t.message for t in errors), describe(result)
     assert any("ex02_masks.py" in note for note in result.notes), result.notes
 
 

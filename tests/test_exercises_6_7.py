@@ -8,8 +8,6 @@ The wrong and correct submissions are in tests/fixtures/ex06 and ex07
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 
 import pytest
 import torch
@@ -18,7 +16,7 @@ from grader import hints
 from grader.hidden import oracles
 from grader.hidden import strategies as S
 from grader.results import Status
-from tests.conftest import EXERCISES, SOLUTIONS, describe, grade
+from tests.conftest import import_solution, EXERCISES, SOLUTIONS, describe, grade
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
 
@@ -27,16 +25,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning
 TEST_TIME_BUDGET = 10.0
 
 
-def _solution(module: str):
-    """A solution module imported directly (the harness may; the judge never does)."""
-    sys.path.insert(0, str(SOLUTIONS))
-    try:
-        spec = importlib.util.spec_from_file_location(f"_solution_{module}", SOLUTIONS / f"{module}.py")
-        mod = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(mod)
-        return mod
-    finally:
-        sys.path.remove(str(SOLUTIONS))
+_solution = import_solution
 
 
 # ------------------------------------------------------------------ grading

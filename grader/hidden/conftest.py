@@ -8,25 +8,16 @@ The judge never imports the submission.
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import settings
 
 from grader.outcomes import AbortedInSetup, StudentAbort
 from grader.runner import CONTEXT_PLUGIN
 
-DEFAULT_EXAMPLES = 20
+from grader.hidden.strategies import GRADING
 
-settings.register_profile(
-    "attn-grade",
-    max_examples=DEFAULT_EXAMPLES,
-    deadline=None,                 # worker round trips vary; timeouts are the sandbox's job
-    database=None,                 # never write .hypothesis/ anywhere
-    print_blob=False,
-    report_multiple_bugs=False,    # one clear failure, shrunk
-    suppress_health_check=list(HealthCheck),
-    # No "explain" phase: it re-runs the failing example many times (each a
-    # worker round trip) and its notes point at the grader's own lines.
-    phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
-)
+DEFAULT_EXAMPLES = GRADING.max_examples
+
+settings.register_profile("attn-grade", GRADING)
 settings.load_profile("attn-grade")
 
 

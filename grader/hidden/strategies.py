@@ -11,7 +11,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
+
+# The settings every hidden test runs with.  Explicit `@examples(n)` settings
+# derive from this object, never from whatever profile happens to be loaded
+# when a test module is imported.
+GRADING = settings(
+    max_examples=20,
+    deadline=None,                 # worker round trips vary; timeouts are the sandbox's job
+    database=None,                 # never write .hypothesis/ anywhere
+    print_blob=False,
+    report_multiple_bugs=False,    # one clear failure, shrunk
+    suppress_health_check=list(HealthCheck),
+    # No "explain" phase: it re-runs the failing example many times (each a
+    # worker round trip) and its notes point at the grader's own lines.
+    phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink),
+)
+
+
+def examples(n: int, *, shrink: bool = True) -> settings:
+    """`@examples(10)`: at most n examples, otherwise the grading settings.
+    shrink=False for properties where every example builds a model: the
+    first failing case is reported (hypothesis tries simple cases first)."""
+    phases = GRADING.phases if shrink else (Phase.explicit, Phase.reuse, Phase.generate)
+    return settings(GRADING, max_examples=n, phases=phases)
 
 FLOAT_DTYPES = (torch.float32, torch.float64)
 

@@ -23,7 +23,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from grader import hints
@@ -366,7 +366,7 @@ def test_masked_self_attention_matches_the_equation(student, data):
     checks.assert_dtype(out, case.dtype, "MaskedSelfAttention output")
 
 
-@settings(max_examples=10)
+@S.examples(10)
 @given(data=S.masked_self_attention_cases(max_batch_dims=1, dtype=torch.float64, allow_none=False))
 def test_masked_self_attention_equals_torch_multihead_attention(student, data):
     """equals nn.MultiheadAttention (one head, no bias, identity output projection) given the same

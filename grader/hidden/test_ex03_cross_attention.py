@@ -19,7 +19,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from grader import hints
@@ -153,7 +153,7 @@ def test_honours_the_mask(student, case, data):
                   lambda: _mistakes(case, x_q, x_k, x_v, mask))
 
 
-@settings(max_examples=10)
+@S.examples(10)
 @given(case=S.cross_attention_cases(min_len=2), noise_seed=S.seeds())
 def test_padded_memory_does_not_matter(student, case, noise_seed):
     """changing the keys and values at padded memory positions (key padding mask) changes nothing."""
@@ -175,7 +175,7 @@ def test_padded_memory_does_not_matter(student, case, noise_seed):
                              "-inf before the softmax (True = NOT allowed; not 0, not after the softmax).")
 
 
-@settings(max_examples=10)
+@S.examples(10)
 @given(case=S.cross_attention_cases(min_len=2), data=st.data())
 def test_each_query_is_answered_on_its_own(student, case, data):
     """permuting the queries permutes the output rows; shuffling the (key, value) pairs together changes
@@ -196,7 +196,7 @@ def test_each_query_is_answered_on_its_own(student, case, data):
                              "rows follow the queries, not the keys.")
 
 
-@settings(max_examples=10)
+@S.examples(10)
 @given(case=S.cross_attention_cases(dtype=torch.float64, min_len=2), use_mask=st.booleans())
 def test_encoder_decoder_attention_equals_torch(student, case, use_mask):
     """Attention(d)(decoder_states, memory, memory) equals nn.MultiheadAttention (one head, no bias,

@@ -25,7 +25,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from grader import hints
@@ -270,7 +270,7 @@ def test_equals_torch_multihead_attention(student, case):
     checks.assert_dtype(weights, case.dtype, "weights")
 
 
-@settings(max_examples=10)
+@S.examples(10)
 @given(case=S.multi_head_cases(heads=(2, 4), min_len=2, masks=("padding", "both")))
 def test_masked_keys_get_exactly_zero_weight_in_every_head(student, case):
     """where attn_mask or key_padding_mask is True, every head's weight is exactly 0, and each
@@ -304,7 +304,7 @@ def test_masked_keys_get_exactly_zero_weight_in_every_head(student, case):
                         hint=hints.diagnose(weights, candidates()) or hints.hint("mask_after_softmax"))
 
 
-@settings(max_examples=10)
+@S.examples(10)
 @given(case=S.multi_head_cases(heads=(2, 4), min_len=2, kinds=("self",), masks=("attn",)),
        data=st.data())
 def test_causal_self_attention_does_not_see_the_future(student, case, data):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from grader import hints
@@ -224,7 +224,7 @@ def test_values_are_bounded_and_rows_distinct(student):
                                      "not the feature index, in the angle.")
 
 
-@settings(max_examples=10)
+@S.examples(10)
 @given(d_model=S.even_d_models(32), k=st.integers(1, 30))
 def test_each_pair_turns_by_a_fixed_rotation(student, d_model, k):
     """for each frequency pair (2i, 2i+1), PE[p + k] is the same linear map (a rotation by k·ω_i) of PE[p]
