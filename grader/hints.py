@@ -18,6 +18,8 @@ MISTAKES: dict[str, str] = {
     "scale_multiplied": "Multiplied by sqrt(d_k) instead of dividing.",
     "softmax_wrong_dim": "Softmax over the wrong dimension: each query's weights (the last "
                          "dimension, over keys) must sum to 1.",
+    "return_order_swapped": "Output and weights are returned in the wrong order: "
+                            "`return output, weights`.",
     "weights_transposed": "The weights are transposed: rows are queries, columns are keys.",
     "no_softmax": "The softmax is missing: weights are softmax(q kᵀ / sqrt(d_k)).",
     "weights_before_scale": "Returned the weights before the softmax (the raw scores).",
@@ -274,4 +276,32 @@ def diagnose(actual, candidates: dict[str, torch.Tensor], *, atol: float = 1e-5,
         c = candidate.detach().to("cpu", torch.float64)
         if torch.allclose(a, c, atol=atol, rtol=rtol, equal_nan=True):
             return MISTAKES.get(key, key)
+    return ""
+
+
+# What an exception raised in student code usually means.  Matched against
+# the message of an `error`; the first pattern that matches gives the hint.
+ERROR_HINTS: tuple[tuple[str, str], ...] = (
+    (r"shapes cannot be multiplied|size of tensor a .* must match the size of tensor b"
+     r"|Expected size for first two dimensions of batch2 tensor",
+     "The shapes do not line up for the product: transpose only the last two "
+     "dimensions (k.transpose(-2, -1)); `.T` reverses all of them once there is a batch dimension."),
+    (r"Expected all tensors to be on the same device|on different devices",
+     "A tensor was created on the default device: build new tensors with device=x.device "
+     "(and dtype=x.dtype)."),
+    (r"expected (scalar type|m1 and m2 to have the same dtype)|dtype .* but got|mat1 and mat2 must have the same dtype",
+     "Mixed dtypes: build new tensors with dtype=x.dtype instead of torch's default float32."),
+    (r"view size is not compatible with input tensor's size and stride",
+     "`.view` after a transpose needs `.contiguous()` first (or use `.reshape`)."),
+    (r"object is not callable|has no attribute",
+     "Check the names against the exercise's contract (attributes, methods, return values)."),
+)
+
+
+def error_hint(message: str) -> str:
+    import re
+
+    for pattern, text in ERROR_HINTS:
+        if re.search(pattern, message):
+            return text
     return ""

@@ -23,7 +23,7 @@ from typing import Callable
 
 import pytest
 
-from grader import __version__, registry
+from grader import __version__, hints, registry
 from grader.errors import InternalError
 from grader.outcomes import (
     AbortedInSetup,
@@ -201,6 +201,8 @@ def _describe_failure(excinfo, exercise: Exercise) -> dict:
             hint = "Implement it: replace the `raise NotImplementedError` under the TODO."
         elif isinstance(exc, StudentForbidden):
             hint = "Write it yourself from the equation; the built-in is what the exercise teaches."
+        elif isinstance(exc, StudentError):
+            hint = hints.error_hint(message)
         return {"status": exc.status, "message": message[:MAX_MESSAGE], "hint": hint,
                 "example": example, "traceback": exc.traceback[-MAX_MESSAGE:]}
     if isinstance(exc, PropertyFailure):

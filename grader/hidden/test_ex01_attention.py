@@ -34,8 +34,9 @@ def _mistakes(q, k, v):
     for key, kwargs in variants.items():
         o, w = oracles.attention(q, k, v, **kwargs)
         outs[key], weights[key] = o, w
-    _, w = oracles.attention(q, k, v)
+    o, w = oracles.attention(q, k, v)
     weights["weights_transposed"] = w.transpose(-2, -1)
+    outs["return_order_swapped"], weights["return_order_swapped"] = w, o
     return outs, weights
 
 
@@ -48,6 +49,12 @@ def test_matches_the_equation(student, case):
                                  "scaled_dot_product_attention")
     out, weights = result
     ref_out, ref_weights = oracles.attention(q, k, v)
+    if (isinstance(out, torch.Tensor) and isinstance(weights, torch.Tensor)
+            and out.shape == ref_weights.shape and weights.shape == ref_out.shape
+            and ref_out.shape != ref_weights.shape):
+        checks.fail(f"returned a tensor of shape {tuple(out.shape)} (the weights' shape) first and "
+                    f"{tuple(weights.shape)} (the output's shape) second",
+                    hint="Return them in the contract's order: `return output, weights`.")
     checks.assert_close(weights, ref_weights, "weights", candidates=lambda: _mistakes(q, k, v)[1])
     checks.assert_close(out, ref_out, "output", candidates=lambda: _mistakes(q, k, v)[0])
 
