@@ -44,6 +44,17 @@ class Tripwires:
                     setattr(owner, attr, wrapper)
                 except (AttributeError, TypeError):
                     pass
+            for op_name in ATEN_OPS.get(dotted, ()):
+                packet = getattr(torch.ops.aten, op_name, None)
+                if packet is not None:
+                    setattr(torch.ops.aten, op_name, _TrippedOp(packet, self._trip_for(dotted)))
+
+    def _trip_for(self, dotted: str):
+        def trip():
+            if self.armed:
+                self.tripped = dotted
+                raise ForbiddenCall(f"calls {dotted}, which this exercise asks you to write yourself")
+        return trip
 
     def _wrap(self, dotted: str, original):
         tripwires = self
@@ -88,6 +99,39 @@ class Tripwires:
                 tripwires.armed = previous
 
         return scoped
+
+
+# The ATen operators behind a forbidden built-in, reachable as torch.ops.aten.<name>.
+ATEN_OPS: dict[str, tuple[str, ...]] = {
+    "torch.nn.functional.scaled_dot_product_attention": (
+        "scaled_dot_product_attention", "_scaled_dot_product_attention_math",
+        "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
+        "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_flash_attention_for_cpu"),
+    "torch.nn.functional.multi_head_attention_forward": ("_native_multi_head_attention",),
+    "torch.nn.functional.cross_entropy": ("cross_entropy_loss",),
+}
+
+
+class _TrippedOp:
+    """Stands in for torch.ops.aten.<op>: calling it, or any overload of it
+    (`.default`), trips first."""
+
+    def __init__(self, packet, trip) -> None:
+        self._packet = packet
+        self._trip = trip
+
+    def __call__(self, *args, **kwargs):
+        self._trip()
+        return self._packet(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._packet, name)
+        if callable(attr) and not name.startswith("__"):
+            def tripped(*args, **kwargs):
+                self._trip()
+                return attr(*args, **kwargs)
+            return tripped
+        return attr
 
 
 def _resolve(dotted: str):
