@@ -108,7 +108,7 @@ def run_grading(keys: list[str] | None, *, submission: Path, seed, fmt: str, out
     # Workers import torch while this process imports torch, pytest and hypothesis.
     from grader.sandbox import spawn
 
-    spawn.prewarm(warm_meta=any(ex.meta_checks for ex in exercises))
+    spawn.prewarm(warm=any(ex.warm_start for ex in exercises))
 
     from grader import render, runner
     options = runner.GradingOptions(seed=seed, device=resolve_device(device), train=not no_train,

@@ -92,11 +92,33 @@ def failures(report: Report, max_per_exercise: int = 6) -> list:
     return blocks
 
 
+def training_lines(report: Report) -> list[Text]:
+    """Exercise 8's timed training check: budget, time, steps, accuracy curve, device."""
+    lines = []
+    for ex in report.exercises:
+        t = (ex.extra or {}).get("training")
+        if not t:
+            continue
+        style = "green" if t.get("passed") else "red"
+        amp = {"off": "fp32"}.get(t.get("amp", "off"), t.get("amp", ""))
+        text = Text(f"training check ({ex.number}·{ex.slug}): ", style="bold")
+        text.append(f"{t.get('accuracy', 0):.1%} held-out token accuracy (target "
+                    f"{t.get('target', 0):.0%}) ", style=style)
+        text.append(f"after {t.get('steps', 0)} steps in {t.get('time_s', 0):.1f} s of a "
+                    f"{t.get('budget_s', 0):.1f} s budget · {t.get('tokens_per_s', 0):,.0f} tokens/s · "
+                    f"{t.get('device', '')} {amp} · ")
+        text.append(t.get("sparkline", ""), style="cyan")
+        lines.append(text)
+    return lines
+
+
 def print_report(report: Report, console: Console | None = None) -> None:
     console = console or Console()
     for block in failures(report):
         console.print(block)
     console.print(scorecard_table(report))
+    for line in training_lines(report):
+        console.print(line)
 
 
 def render(report: Report, width: int = 110) -> str:

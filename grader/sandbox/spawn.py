@@ -149,12 +149,12 @@ def spawn_process(python: str = sys.executable) -> Spawned:
 class Zygote:
     """The judge's end of a zygote process."""
 
-    def __init__(self, python: str, warm_meta: bool = True) -> None:
+    def __init__(self, python: str, warm: bool = True) -> None:
         self.python = python
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.proc = subprocess.Popen(
             [python, "-m", "grader.sandbox.zygote", str(theirs.fileno())]
-            + (["--warm-meta"] if warm_meta else []),
+            + (["--warm"] if warm else []),
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, cwd=_empty_cwd(), env=_env(), close_fds=True,
             start_new_session=True,
@@ -229,19 +229,20 @@ def _use_zygote() -> bool:
     return os.environ.get("ATTN_GRADE_NO_ZYGOTE", "") in ("", "0")
 
 
-def zygote(python: str = sys.executable, warm_meta: bool = True) -> Zygote:
+def zygote(python: str = sys.executable, warm: bool = True) -> Zygote:
     z = _ZYGOTES.get(python)
     if z is None or not z.alive():
-        z = _ZYGOTES[python] = Zygote(python, warm_meta)
+        z = _ZYGOTES[python] = Zygote(python, warm)
     return z
 
 
-def prewarm(python: str = sys.executable, *, warm_meta: bool = True) -> None:
+def prewarm(python: str = sys.executable, *, warm: bool = True) -> None:
     """Start the zygote now, so torch is imported by the time it is needed.
-    `warm_meta`: also warm the meta device (only worth it for exercises whose
-    hidden tests use it: registry.Exercise.meta_checks)."""
+    `warm`: also pay for torch's compiler stack (meta kernels, optimizer
+    steps) once; only worth it when a graded exercise needs it
+    (registry.Exercise.warm_start)."""
     if _use_zygote():
-        zygote(python, warm_meta)
+        zygote(python, warm)
 
 
 def take(python: str = sys.executable) -> Spawned:

@@ -46,10 +46,12 @@ def main() -> None:
     import torch  # the whole point: pay for it once
     import grader.sandbox.worker  # noqa: F401
 
-    if "--warm-meta" in sys.argv[2:]:
-        # The first meta-device op imports torch's symbolic-shape machinery
-        # (~2 s); doing it here spares every forked worker. Starts no threads.
+    if "--warm" in sys.argv[2:]:
+        # The first meta-device op (and the first optimizer step) imports
+        # torch's compiler stack, torch._dynamo and sympy (~2 s); doing it here
+        # spares every forked worker. Starts no threads.
         _ = torch.ones(2, 2, device="meta").triu(1) + 1
+        import torch._dynamo  # noqa: F401
 
     statuses: dict[int, int] = {}
 

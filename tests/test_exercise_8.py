@@ -1,0 +1,263 @@
+"""Exercise 8 and its timed training check, end to end and piece by piece.
+
+- solutions/ score 10/10 with the training check (on the CPU);
+- the stubs score 0, as not implemented;
+- --no-train shows the check as not run, never awarded;
+- a correct but far too slow loop runs out of time;
+- the check's machinery (budget, recalibration, the CUDA path's settings,
+  the scorecard line, --amp) without a worker.
+
+The wrong and correct loops of tests/fixtures/ex08/ are graded by
+tests/test_fixtures.py (train=False there).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from grader.outcomes import StudentTimeout
+from grader.render import rich as rich_render
+from grader.results import ExerciseResult, Report, Status
+from grader.training import check, task, tiny
+from tests.conftest import EXERCISES, FIXTURES, SOLUTIONS, describe, grade_one, make_submission
+
+CHECK = "trains_the_transformer_to_target_in_time"
+
+
+def _check_test(result: ExerciseResult):
+    return next(t for t in result.tests if t.name == CHECK)
+
+
+# ---------------------------------------------------------------- end to end
+@pytest.mark.slow
+def test_solutions_score_full_marks_with_the_training_check():
+    result = grade_one(SOLUTIONS, 8, train=True, device="cpu")
+    dump = describe(result)
+    assert result.status is Status.PASSED, dump
+    assert result.points == pytest.approx(10.0), dump
+    figures = result.extra["training"]
+    assert figures["passed"] and figures["accuracy"] >= figures["target"] == 0.95, figures
+    assert 0 < figures["time_s"] <= figures["budget_s"], figures
+    assert figures["device"] == "cpu" and figures["amp"] == "off"
+    assert figures["steps"] == figures["curve"][-1][0] and figures["tokens_per_s"] > 0
+    assert len(figures["sparkline"]) == len(figures["curve"])
+    json.dumps(result.to_dict(), allow_nan=False)  # the JSON report stays strict JSON
+
+
+@pytest.mark.slow
+def test_stubs_score_zero_as_not_implemented():
+    result = grade_one(EXERCISES, 8, train=True, device="cpu")
+    dump = describe(result)
+    assert result.points == 0.0, dump
+    assert result.status is Status.NOT_IMPLEMENTED, dump
+    assert all(t.status is Status.NOT_IMPLEMENTED for t in result.tests), dump
+
+
+@pytest.mark.slow
+def test_no_train_shows_the_check_as_not_run():
+    result = grade_one(SOLUTIONS, 8, train=False)
+    check_test = _check_test(result)
+    assert check_test.status is Status.NOT_RUN and check_test.points == 0.0, describe(result)
+    assert "--no-train" in check_test.message
+    assert result.points == pytest.approx(10.0 - check_test.max_points)
+    assert all(t.status is Status.PASSED for t in result.tests if t.name != CHECK), describe(result)
+
+
+@pytest.mark.slow
+def test_a_correct_but_slow_loop_runs_out_of_time(tmp_path):
+    submission = make_submission(tmp_path / "submission",
+                                 {"ex08_training.py": FIXTURES / "ex08" / "slow_loop_over_the_batch.py"})
+    result = grade_one(submission, 8, train=True, device="cpu")
+    dump = describe(result)
+    check_test = _check_test(result)
+    assert check_test.status is Status.FAILED, dump
+    assert "ran out of time at accuracy" in check_test.message, dump
+    assert all(t.status is Status.PASSED for t in result.tests if t.name != CHECK), dump
+    figures = result.extra["training"]
+    assert not figures["passed"] and figures["accuracy"] < 0.95, figures
+
+
+# ---------------------------------------------------------------- the task
+def test_reversal_task_batches_are_consistent():
+    t = task.ReversalTask(vocab=10, min_len=2, max_len=6)
+    src, tgt_in, tgt_out = t.batch(50, torch.Generator().manual_seed(0))
+    for s, i, o in zip(src, tgt_in, tgt_out):
+        n = int((s != task.PAD).sum()) - 1                      # symbols, EOS excluded
+        assert 2 <= n <= 6 and s[n] == task.EOS
+        assert torch.equal(o[:n], s[:n].flip(0)) and o[n] == task.EOS
+        assert i[0] == task.BOS and torch.equal(i[1:n + 1], o[:n])
+        assert (o[n + 1:] == task.PAD).all() and (i[n + 2:] == task.PAD).all()
+    assert task.token_accuracy(tgt_out, tgt_out) == 1.0
+    assert task.token_accuracy(tgt_out[:, :1], tgt_out) < 0.5   # missing positions count as wrong
+    assert task.exact_match(tgt_out, tgt_out) == 1.0
+
+
+def test_initialise_is_one_fixed_recipe():
+    a, b = torch.nn.Transformer(8, 2, 1, 1, 16), torch.nn.Transformer(8, 2, 1, 1, 16)
+    torch.nn.init.normal_(b.encoder.layers[0].linear1.weight)   # a student's own init...
+    check.initialise(a, 3)
+    check.initialise(b, 3)                                       # ...does not matter
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(p, q), name
+        if name.endswith("bias"):
+            assert not p.any()
+
+
+def test_tiny_reference_scenarios_run():
+    """The judge's scenarios behave: the reference passes its own comparison."""
+    from grader.training import reference
+
+    config = tiny.scenario(seed=3, steps=3, poison_steps=[2],
+                           scaler={"enabled": True, "init_scale": 256.0, "growth_interval": 1})
+    record = tiny.drive(config, reference.train_step)
+    assert [s["scale"] for s in record["steps"]] == [512.0, 256.0, 512.0]   # skipped step halves
+    before, after = record["steps"][0]["params"], record["steps"][1]["params"]
+    assert all(torch.equal(before[n], after[n]) for n in before)           # ...and changes nothing
+    start = tiny.build(config)[0].out.weight.detach()
+    clip = tiny.drive(config, lambda *a, **k: reference.train_step(*a, mistake="clip_before_unscale", **k))
+    moved = (before["out.weight"] - start).abs().max()
+    assert (clip["steps"][0]["params"]["out.weight"] - start).abs().max() < moved / 100
+
+
+# ---------------------------------------------------------------- the check's machinery
+class FakeWorker:
+    """Stands in for the worker: accuracy grows with the steps trained, each
+    step costing `step_s` of fake time."""
+
+    def __init__(self, step_s: float, accuracy_per_step: float = 0.005):
+        self.now = 0.0
+        self.step_s = step_s
+        self.rate = accuracy_per_step
+        self.steps = 0
+        self.calls = []
+
+    def clock(self):
+        return self.now
+
+    def __call__(self, client, name, *args, timeout=None, **kwargs):
+        self.calls.append(name)
+        if name == "training:check_setup":
+            return {"model": object(), "parameters": 123}
+        if name == "training:check_train":
+            steps = kwargs["steps"]
+            if steps * self.step_s > timeout:
+                self.now += timeout
+                raise StudentTimeout("too slow")
+            self.now += steps * self.step_s
+            self.steps += steps
+            return [1.0] * steps
+        if name == "training:check_predict":
+            tgt_in = args[2]
+            full_rows = (tgt_in != task.PAD).all(dim=1, keepdim=True)
+            last = torch.where(full_rows, task.EOS, task.PAD)
+            tgt_out = torch.cat([tgt_in[:, 1:], last], dim=1)
+            right = torch.rand(tgt_out.shape, generator=torch.Generator().manual_seed(self.steps))
+            return torch.where(right < self.steps * self.rate, tgt_out, torch.full_like(tgt_out, -1))
+        raise AssertionError(name)
+
+
+def _run_fake(worker, calibrations, config=None):
+    config = config or check.config_for("cpu")
+    times = iter(calibrations)
+    return check.run(None, config, seed=1, run_procedure=worker, clock=worker.clock,
+                     calibrate_fn=lambda cfg, seed: next(times))
+
+
+def test_check_passes_within_the_budget():
+    worker = FakeWorker(step_s=0.03)
+    result = _run_fake(worker, [0.03])
+    assert result.passed and result.accuracy >= 0.95 and result.time_s <= result.budget_s
+    assert result.budget_s == pytest.approx(check.budget_for(check.config_for("cpu"), 0.03))
+    assert result.curve[-1][0] == result.steps and "held-out token accuracy" in result.reason
+    assert result.to_dict()["sparkline"]
+
+
+def test_check_runs_out_of_time_with_a_twenty_times_slower_loop():
+    worker = FakeWorker(step_s=0.03 * 20)
+    result = _run_fake(worker, [0.03, 0.03])
+    assert not result.passed
+    assert result.reason.startswith(f"ran out of time at accuracy {result.accuracy:.1%}")
+    assert result.recalibrated and result.time_s <= result.budget_s + 0.6
+    assert result.steps * 0.6 <= result.budget_s + 1e-9 and result.accuracy < 0.95
+
+
+def test_check_recalibrates_when_the_machine_slows_down():
+    # calibrated at 10 ms/step, but the machine slowed to 30 ms/step: the
+    # second timing gives the larger budget and the loop gets there.
+    worker = FakeWorker(step_s=0.03)
+    result = _run_fake(worker, [0.001, 0.03])
+    assert result.recalibrated and result.passed, result.reason
+    assert result.seconds_per_reference_step == 0.03
+
+
+def test_cuda_settings_use_fp16_autocast_and_an_enabled_scaler():
+    config = check.config_for("cuda")
+    assert config.amp == "fp16" and config.amp_dtype is torch.float16 and config.scaler_enabled
+    assert check.config_for("cuda", "off").amp_dtype is None
+    assert not check.config_for("cuda", "bf16").scaler_enabled
+    cpu = check.config_for("cpu")
+    assert cpu.amp == "off" and cpu.amp_dtype is None and not cpu.scaler_enabled
+    assert check.config_for("cpu", "bf16").amp_dtype is torch.bfloat16
+    with pytest.raises(ValueError):
+        check.config_for("cpu", "int8")
+
+
+def test_calibration_runs_the_reference_workload_on_the_cpu():
+    config = check.CheckConfig(batch_size=8, model=check.ModelSize(d_model=16, num_heads=2,
+                                                                   num_layers=1, d_ff=16))
+    threads = torch.get_num_threads()
+    seconds = check.calibrate(config, warmup_steps=1, timed_steps=2)
+    assert 0 < seconds < 10 and torch.get_num_threads() == threads
+    bf16 = check.calibrate(dataclasses.replace(config, amp="bf16"), warmup_steps=1, timed_steps=1)
+    assert bf16 > 0
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_calibration_on_cuda_with_fp16_and_a_scaler():  # pragma: no cover - GPU machines only
+    seconds = check.calibrate(check.config_for("cuda"), warmup_steps=2, timed_steps=3)
+    assert 0 < seconds < 5
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_solutions_pass_the_training_check_on_cuda():  # pragma: no cover - GPU machines only
+    result = grade_one(SOLUTIONS, 8, train=True, device="cuda")
+    assert result.status is Status.PASSED, describe(result)
+    assert result.extra["training"]["amp"] == "fp16"
+
+
+# ---------------------------------------------------------------- scorecard and CLI
+def test_scorecard_shows_the_training_check():
+    figures = check.CheckResult(passed=True, reason="ok", device="cpu", amp="off", target=0.95,
+                                accuracy=0.962, steps=175, time_s=6.25, budget_s=21.0,
+                                tokens_per_s=12345.0, curve=[[25, 1.0, 0.3], [175, 6.25, 0.962]])
+    exercise = ExerciseResult(8, "training", "AMP training loop", Status.PASSED, 10.0, 10.0,
+                              extra={"training": figures.to_dict()})
+    text = " ".join(rich_render.render(Report(submission="s", seed=1, exercises=[exercise])).split())
+    assert "training check" in text and "96.2%" in text and "175 steps" in text
+    assert "6.2 s of a 21.0 s budget" in text and "12,345 tokens/s" in text and "cpu fp32" in text
+    assert check.sparkline([0.3, 0.962]) in text
+
+
+def test_cli_passes_amp_to_the_grading_options(monkeypatch):
+    from grader import cli, runner
+
+    seen = {}
+
+    def fake_grade(submission, exercises, options, progress=None):
+        seen["options"] = options
+        return Report(submission=str(submission), seed=1)
+
+    monkeypatch.setattr(runner, "grade", fake_grade)
+    monkeypatch.setattr("grader.sandbox.spawn.prewarm", lambda *a, **k: None)
+    out = CliRunner().invoke(cli.main, ["exercise", "8", "--submission", str(SOLUTIONS),
+                                        "--device", "cpu", "--amp", "bf16", "--no-train",
+                                        "--format", "json"])
+    assert seen["options"].amp == "bf16" and seen["options"].train is False, out.output
+    bad = CliRunner().invoke(cli.main, ["exercise", "8", "--amp", "int8"])
+    assert bad.exit_code == 2
