@@ -10,15 +10,32 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
+from grader.hidden.strategies import GRADING, grading_settings
 from grader.outcomes import AbortedInSetup, StudentAbort
 from grader.runner import CONTEXT_PLUGIN
-
-from grader.hidden.strategies import GRADING
 
 DEFAULT_EXAMPLES = GRADING.max_examples
 
 settings.register_profile("attn-grade", GRADING)
 settings.load_profile("attn-grade")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Give every property the settings of this run: its own `@S.examples(n)`
+    (default DEFAULT_EXAMPLES), unless --max-examples overrides it.  Done
+    here, at each run's collection, because `@given` freezes its settings
+    when a module is first imported, and modules are imported once per process."""
+    context = config.pluginmanager.get_plugin(CONTEXT_PLUGIN)
+    override = context.options.max_examples if context is not None else None
+    for item in items:
+        test = getattr(item, "obj", None)
+        if not getattr(test, "is_hypothesis_test", False):
+            continue
+        inner = getattr(getattr(test, "hypothesis", None), "inner_test", None)
+        n, shrink = (getattr(test, "_attn_grade_examples", None)
+                     or getattr(inner, "_attn_grade_examples", None)
+                     or (DEFAULT_EXAMPLES, True))
+        test._hypothesis_internal_use_settings = grading_settings(override or n, shrink=shrink)
 
 
 @pytest.fixture(scope="session")
@@ -27,10 +44,6 @@ def ctx(request):
     context = request.config.pluginmanager.get_plugin(CONTEXT_PLUGIN)
     if context is None:  # pragma: no cover - only when run outside the runner
         pytest.exit("hidden tests run through attn-grade only", returncode=3)
-    examples = context.options.max_examples
-    settings.register_profile("attn-grade-run", parent=settings.get_profile("attn-grade"),
-                              max_examples=examples or DEFAULT_EXAMPLES)
-    settings.load_profile("attn-grade-run")
     return context
 
 

@@ -1,0 +1,43 @@
+"""The runner in a long-lived process (batch judges, this test suite):
+each grading run gets its own hypothesis settings."""
+
+from __future__ import annotations
+
+import importlib
+
+import grader.sandbox.client as client_module
+from grader.results import Status
+from tests.conftest import SOLUTIONS, grade_one
+
+
+def count_round_trips(monkeypatch) -> list[int]:
+    count = [0]
+    original = client_module.WorkerClient._round_trip
+
+    def counting(self, *args, **kwargs):
+        count[0] += 1
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(client_module.WorkerClient, "_round_trip", counting)
+    return count
+
+
+def test_a_hidden_module_imported_early_still_grades_with_the_grading_settings():
+    """`@given` freezes settings.default when a module is imported; importing a
+    hidden test module before any grading (as harness tests do) must not turn
+    hypothesis's health checks back on for correct submissions."""
+    importlib.import_module("grader.hidden.test_ex03_cross_attention")
+    result = grade_one(SOLUTIONS, 3, max_examples=3)
+    assert result.status is Status.PASSED, [(t.name, t.message[:200]) for t in result.tests]
+
+
+def test_max_examples_applies_to_every_run_of_one_process(monkeypatch):
+    count = count_round_trips(monkeypatch)
+    runs = {}
+    for examples in (2, 6, 2):
+        count[0] = 0
+        result = grade_one(SOLUTIONS, 1, max_examples=examples)
+        assert result.status is Status.PASSED
+        runs.setdefault(examples, []).append(count[0])
+    assert runs[2][0] == runs[2][1]            # the same settings give the same work
+    assert runs[6][0] > 2 * runs[2][0]         # and a larger budget really is used
