@@ -242,7 +242,7 @@ def precheck(submission: Submission, exercise: Exercise) -> StudentAbort | None:
     if problem:
         return StudentLoadError(problem)
     forbidden: list[str] = []
-    for module in [exercise.module, *sorted(_imports_closure(submission, exercise.module))]:
+    for module in [exercise.module, *sorted(submission.imports_closure(exercise.module))]:
         if exercise.forbidden_scope and module != exercise.module:
             continue
         forbidden += submission.forbidden_uses(module, exercise.forbidden, exercise.forbidden_scope)
@@ -368,7 +368,7 @@ def add_dependency_notes(report: Report, submission: Submission) -> None:
         exercise = registry.get(result.number)
         if not submission.has(exercise.module):
             continue
-        for module in sorted(_imports_closure(submission, exercise.module)):
+        for module in sorted(submission.imports_closure(exercise.module)):
             dep = registry.by_module(module)
             if dep is None:
                 continue
@@ -381,17 +381,4 @@ def add_dependency_notes(report: Report, submission: Submission) -> None:
                     f"{exercise.file} imports {dep.file}: if the failures come from there, "
                     f"run attn-grade exercise {dep.number}.")
 
-
-def _imports_closure(submission: Submission, module: str) -> set[str]:
-    seen: set[str] = set()
-    todo = [module]
-    while todo:
-        current = todo.pop()
-        if not submission.has(current):
-            continue
-        for dep in submission.sibling_imports(current):
-            if dep not in seen:
-                seen.add(dep)
-                todo.append(dep)
-    return seen
 

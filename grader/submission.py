@@ -182,6 +182,20 @@ class Submission:
                 found.add(node.module.split(".")[0])
         return {m for m in found if registry.by_module(m) is not None and m != module}
 
+    def imports_closure(self, module: str) -> set[str]:
+        """The other exercise modules `module` imports, directly or not."""
+        seen: set[str] = set()
+        todo = [module]
+        while todo:
+            current = todo.pop()
+            if not self.has(current):
+                continue
+            for dep in self.sibling_imports(current):
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        return seen
+
     def forbidden_uses(self, module: str, forbidden: tuple[str, ...],
                        scope: tuple[str, ...] = ()) -> list[str]:
         """Forbidden built-ins named in the code (outside `if __name__ ==

@@ -171,16 +171,7 @@ def verdict(client, number: int) -> tuple[str, str]:
 
 def imported_exercises(submission, module: str) -> list[int]:
     """Numbers of the earlier exercises `module` imports, directly or not."""
-    seen: set[str] = set()
-    todo = [module]
-    while todo:
-        current = todo.pop()
-        if not submission.has(current):
-            continue
-        for dep in submission.sibling_imports(current):
-            if dep not in seen:
-                seen.add(dep)
-                todo.append(dep)
+    seen = submission.imports_closure(module)
     return sorted(ex.number for ex in map(by_module, seen) if ex is not None)
 
 

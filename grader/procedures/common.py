@@ -16,16 +16,16 @@ def _callable(worker, target):
     return target
 
 
-def gradients(worker, target, args, *, output_index=None, weight_seed=0):
-    """Call `target(*args)` with every float tensor argument requiring grad,
-    back-propagate a fixed random projection of the output, and return
+def gradients(worker, target, args, kwargs=None, *, output_index=None, weight_seed=0):
+    """Call `target(*args, **kwargs)` with every float tensor argument requiring
+    grad, back-propagate a fixed random projection of the output, and return
     (output, [grad of each tensor argument or None], {parameter name: grad or None})."""
     fn = _callable(worker, target)
     args = [a.detach().clone().requires_grad_(True)
             if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
     if isinstance(fn, torch.nn.Module):
         fn.zero_grad(set_to_none=True)
-    out = fn(*args)
+    out = fn(*args, **(kwargs or {}))
     if output_index is not None:
         out = out[output_index]
     g = torch.Generator().manual_seed(weight_seed)

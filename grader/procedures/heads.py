@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from grader.procedures import common
+
 
 def build(worker, target: str, args=(), kwargs=None, state=None, dtype=None):
     """`module:Class(*args, **kwargs)`, converted to `dtype` and loaded with
@@ -34,15 +36,5 @@ def gradients(worker, module, args, kwargs=None, *, output_index=0, weight_seed=
     grad, back-propagate a fixed random projection of output `output_index`,
     and return (output, [grad of each tensor argument or None],
     {parameter name: grad or None})."""
-    args = [a.detach().clone().requires_grad_(True)
-            if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
-    module.zero_grad(set_to_none=True)
-    out = module(*args, **(kwargs or {}))
-    if output_index is not None:
-        out = out[output_index]
-    g = torch.Generator().manual_seed(weight_seed)
-    projection = torch.randn(out.shape, generator=g, dtype=torch.float64).to(out.dtype)
-    (out * projection.to(out.device)).sum().backward()
-    arg_grads = [a.grad if isinstance(a, torch.Tensor) and a.requires_grad else None for a in args]
-    params = {name: p.grad for name, p in module.named_parameters()}
-    return out.detach(), arg_grads, params
+    return common.gradients(worker, module, args, kwargs, output_index=output_index,
+                            weight_seed=weight_seed)
