@@ -268,7 +268,7 @@ def run_hidden_tests(exercise: Exercise, context: GradingContext,
     collector = Collector(exercise, progress)
     args = [str(test_file), "-c", str(HIDDEN_DIR / "pytest.ini"), "--rootdir", str(HIDDEN_DIR),
             "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", "-p", "no:capture",
-            "-q", "--no-header", "-W", "ignore", f"--hypothesis-seed={context.seed}"]
+            "-q", "--no-header", "-W", "ignore", "--assert=plain", f"--hypothesis-seed={context.seed}"]
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         code = pytest.main(args, plugins=[collector, _NamedPlugin(context)])

@@ -256,6 +256,7 @@ def take(python: str = sys.executable) -> Spawned:
 
 
 @atexit.register
-def _shutdown() -> None:
+def shutdown() -> None:
+    """Stop the zygotes (their forked workers are stopped by their clients)."""
     while _ZYGOTES:
         _ZYGOTES.popitem()[1].close()
