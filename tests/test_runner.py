@@ -4,6 +4,7 @@ each grading run gets its own hypothesis settings."""
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import grader.sandbox.client as client_module
 from grader.results import Status
@@ -41,3 +42,13 @@ def test_max_examples_applies_to_every_run_of_one_process(monkeypatch):
         runs.setdefault(examples, []).append(count[0])
     assert runs[2][0] == runs[2][1]            # the same settings give the same work
     assert runs[6][0] > 2 * runs[2][0]         # and a larger budget really is used
+
+
+def test_shutdown_leaves_no_temporary_folders():
+    from grader.sandbox import spawn
+
+    spawn.prewarm(warm=False)
+    folder = spawn._empty_cwd()
+    assert Path(folder).is_dir()
+    spawn.shutdown()
+    assert not Path(folder).exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -257,6 +258,11 @@ def take(python: str = sys.executable) -> Spawned:
 
 @atexit.register
 def shutdown() -> None:
-    """Stop the zygotes (their forked workers are stopped by their clients)."""
+    """Stop the zygotes (their forked workers are stopped by their clients)
+    and remove the workers' empty start folder."""
+    global _CWD
     while _ZYGOTES:
         _ZYGOTES.popitem()[1].close()
+    if _CWD is not None:
+        shutil.rmtree(_CWD, ignore_errors=True)
+        _CWD = None
