@@ -47,17 +47,14 @@ ADAM_TOL = (1e-8, 1e-6)     # float64 parameters after 30 Adam steps
 
 
 @pytest.fixture(scope="module", autouse=True)
-def _warm_up(ctx):
+def _warm_up():
     """The first optimizer step of a process imports torch._dynamo (seconds):
-    start it now, in the judge and in the worker, while the first tests run."""
+    start it now in the judge, while the first tests run.  Workers need no
+    such step: they are forked from a zygote that already imported it
+    (registry.Exercise.warm_start)."""
     from grader.training import preload_optimizer_imports
 
     preload_optimizer_imports()
-    if ctx.precheck is None and ctx.client is not None:
-        try:
-            run_procedure(ctx.client, "training:warm_up")
-        except BaseException:  # noqa: BLE001 - the tests report a broken submission themselves
-            pass
 
 
 def _need_cpu_grad_scaler():

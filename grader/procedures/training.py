@@ -29,13 +29,6 @@ def _scratch(worker) -> str:
     return tempfile.mkdtemp(prefix="ckpt-", dir=worker.staging or None)
 
 
-def warm_up(worker) -> None:
-    """Start importing what optimizer.step() needs, in the background."""
-    from grader.training import preload_optimizer_imports
-
-    preload_optimizer_imports()
-
-
 # ------------------------------------------------------------------ train_step
 def train_steps(worker, config: dict) -> dict:
     """Run a tiny-model scenario (tiny.drive) with the student's train_step."""

@@ -28,9 +28,7 @@ class Tripwires:
 
     def __init__(self) -> None:
         self.armed = False
-        self.scoped = False  # armed only inside the scope functions
         self.tripped: str | None = None
-        self._installed: list[tuple[object, str, object]] = []
 
     def install(self, dotted_names: tuple[str, ...] | list[str]) -> None:
         for dotted in dotted_names:
@@ -39,7 +37,6 @@ class Tripwires:
                 continue
             wrapper = self._wrap(dotted, original)
             for owner, attr in _references_to(original):
-                self._installed.append((owner, attr, original))
                 try:
                     setattr(owner, attr, wrapper)
                 except (AttributeError, TypeError):
