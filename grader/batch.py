@@ -450,6 +450,7 @@ def serve() -> None:
     from grader import runner
     from grader.submission import Submission
 
+    runner.become_judge_process()
     for line in sys.stdin:
         if not line.strip():
             continue
@@ -628,7 +629,8 @@ def run_jobs(todo: list[dict], jobs: int, timeout: float, logs: Path):
 # ------------------------------------------------------------------ commands
 import click  # noqa: E402
 
-from grader.authoring.commands import handled  # noqa: E402
+from grader.devices import resolve_device  # noqa: E402
+from grader.errors import handle_errors  # noqa: E402
 
 
 def parse_exercises(values: tuple[str, ...]) -> list[int]:
@@ -711,12 +713,11 @@ class ProgressView:
               help="Seconds one submission may take before its judge is stopped.")
 @click.option("--call-timeout", type=float, default=None,
               help="Seconds one call into student code may take (default: the grader's).")
-@handled
+@handle_errors
 def batch_command(submissions: Path, output: Path, fmt: str, jobs: int, exercise_keys, shard,
                   force: bool, cache_dir, seed: int, max_examples, no_train: bool, device: str,
                   timeout: float, call_timeout) -> None:
     """Grade every submission in SUBMISSIONS (one sub-folder or notebook per student)."""
-    from grader.cli import resolve_device
     from grader.errors import ExitCode
 
     options = BatchOptions(exercises=parse_exercises(exercise_keys), jobs=jobs, seed=seed,
@@ -743,7 +744,7 @@ def batch_command(submissions: Path, output: Path, fmt: str, jobs: int, exercise
               show_default=True, help="The merged gradebook (.csv, with a .json beside it, or .json).")
 @click.option("--format", "fmt", type=click.Choice(["auto", "csv", "json", "both"]), default="auto",
               show_default=True)
-@handled
+@handle_errors
 def merge_command(results, output: Path, fmt: str) -> None:
     """Join the results of `batch --shard i/n` runs (JSON or CSV) into one gradebook."""
     book, warnings = merge(list(results))

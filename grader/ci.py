@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from grader.errors import GraderError
+from grader.errors import GraderError, handle_errors
 
 
 def load_report(path: Path):
@@ -45,7 +45,6 @@ def _formats() -> tuple[str, ...]:
               help="Write to this file instead of stdout.")
 def render_command(results: Path, fmt: str, output: Path | None) -> None:
     """Render a saved JSON RESULTS file (from --format json) in another format."""
-    from grader.cli import handle_errors
     from grader.render import emit
 
     handle_errors(lambda: emit(load_report(results), fmt, output))()

@@ -27,7 +27,7 @@ from pathlib import Path
 import click
 
 from grader import __version__, registry
-from grader.errors import GraderError
+from grader.errors import GraderError, handle_errors
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 WORKFLOW_TEMPLATE = TEMPLATES / "student-grade.yml"
@@ -283,7 +283,6 @@ def export_student(dest: Path, source: Path = Path("."), *, harness: str = DEFAU
 @click.option("--force", is_flag=True, help="Write into a folder that is not empty.")
 def export_student_command(dest: Path, source: Path, harness: str, fail_under, force: bool) -> None:
     """Write the repository students receive into DEST: stubs, README, workflow. No solutions."""
-    from grader.cli import handle_errors
 
     def run() -> None:
         written = export_student(dest, source, harness=harness, fail_under=fail_under, force=force)

@@ -40,6 +40,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from grader import registry
+from grader.notebook_files import code_lines
+from grader.registry import CONTRACT_NAMES
 from grader.results import Report, report_from_dict
 
 
@@ -155,9 +157,8 @@ def _loads(node: ast.stmt) -> set[str]:
 
 def parse_cell(number: int, raw: str) -> tuple[list[Statement], str]:
     """A history cell's statements ([] and a note when it does not parse)."""
-    from grader.submission import notebook_lines
 
-    lines = notebook_lines(raw)
+    lines = code_lines(raw)
     if lines is None:
         return [], ""
     text = "\n".join(lines)
@@ -191,7 +192,6 @@ def parse_cell(number: int, raw: str) -> tuple[list[Statement], str]:
 
 def module_from_history(cells: list[tuple[int, str]], module: str) -> Assembled:
     """The module for exercise `module` from history cells [(In number, source)]."""
-    from grader.submission import CONTRACT_NAMES
 
     wanted = set(CONTRACT_NAMES.get(module, ()))
     statements: list[Statement] = []
@@ -380,7 +380,6 @@ def check(exercise, *, seed: int | None = None, device: str = "auto", train: boo
     for note in assembled.skipped:
         say(f"note: {note}", "yellow")
     if not assembled.defines:
-        from grader.submission import CONTRACT_NAMES
 
         expected = ", ".join(CONTRACT_NAMES.get(exercise.module, ()))
         say(f"Nothing to grade yet: no cell run in this kernel defines {expected} "

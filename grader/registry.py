@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from grader.errors import GraderError
+
 POINTS_PER_EXERCISE = 10.0
 
 # The built-ins that exercises 1-7 teach, and so must not call (the contract).
@@ -36,6 +38,8 @@ class Exercise:
     slug: str
     title: str
     module: str
+    # The names its file defines: the contract's API (functions and classes).
+    api: tuple[str, ...] = ()
     depends_on: tuple[int, ...] = ()
     forbidden: tuple[str, ...] = ()
     # Student functions inside which `forbidden` applies; empty: everywhere.
@@ -68,31 +72,45 @@ class Exercise:
 
 EXERCISES: tuple[Exercise, ...] = (
     Exercise(1, "attention", "Scaled dot-product attention", "ex01_attention",
+             api=("scaled_dot_product_attention", "SelfAttention"),
              forbidden=ATTENTION_BUILTINS,
              lesson="Attention(Q, K, V) = softmax(Q Kᵀ / √d_k) V"),
     Exercise(2, "masks", "Causal and padding masks", "ex02_masks",
+             api=("causal_mask", "padding_mask", "masked_attention", "MaskedSelfAttention"),
              depends_on=(1,), forbidden=ATTENTION_BUILTINS, warm_start=True,
              lesson="Masked positions get exactly zero attention weight"),
     Exercise(3, "cross-attention", "Cross-attention", "ex03_cross_attention",
+             api=("Attention",),
              depends_on=(1, 2), forbidden=ATTENTION_BUILTINS,
              lesson="Queries from the decoder, keys and values from the encoder"),
     Exercise(4, "multi-head", "Multi-head attention", "ex04_multi_head",
+             api=("MultiHeadAttention",),
              depends_on=(1, 2), forbidden=ATTENTION_BUILTINS,
              lesson="MultiHead(Q, K, V) = Concat(head_1, ..., head_h) W^O"),
     Exercise(5, "positional-encoding", "Sinusoidal positional encoding",
-             "ex05_positional_encoding", forbidden=ATTENTION_BUILTINS, warm_start=True,
+             "ex05_positional_encoding",
+             api=("sinusoidal_encoding", "PositionalEncoding"),
+             forbidden=ATTENTION_BUILTINS, warm_start=True,
              lesson="PE(pos, 2i) = sin(pos / 10000^(2i/d_model))"),
     Exercise(6, "blocks", "Encoder and decoder layers", "ex06_blocks",
+             api=("FeedForward", "EncoderLayer", "DecoderLayer"),
              depends_on=(4,), forbidden=ATTENTION_BUILTINS,
              lesson="LayerNorm(x + Sublayer(x))"),
     Exercise(7, "transformer", "The full Transformer", "ex07_transformer",
+             api=("Transformer", "greedy_decode"),
              depends_on=(2, 4, 5, 6), forbidden=ATTENTION_BUILTINS, warm_start=True,
              lesson="Encoder-decoder stacks, embeddings × √d_model, greedy decoding"),
     Exercise(8, "training", "AMP training loop", "ex08_training",
+             api=("noam_lr", "label_smoothed_cross_entropy", "make_optimizer", "train_step",
+                  "save_checkpoint", "load_checkpoint", "train"),
              depends_on=(7,), forbidden=CROSS_ENTROPY_BUILTINS, warm_start=True,
              forbidden_scope=("label_smoothed_cross_entropy",),
              lesson="Noam schedule, label smoothing, mixed precision, checkpoints"),
 )
+
+# module -> the names its file defines (how a file holding another exercise's
+# code is recognised; tests check it against solutions/).
+CONTRACT_NAMES: dict[str, tuple[str, ...]] = {e.module: e.api for e in EXERCISES}
 
 _BY_KEY: dict[str, Exercise] = {}
 for _ex in EXERCISES:
@@ -100,8 +118,8 @@ for _ex in EXERCISES:
         _BY_KEY[_key] = _ex
 
 
-class UnknownExercise(KeyError):
-    pass
+class UnknownExercise(GraderError, KeyError):
+    """No exercise by that number, slug or module name (a usage error)."""
 
 
 def get(key: int | str) -> Exercise:

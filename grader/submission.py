@@ -11,13 +11,14 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader import registry
 from grader.errors import GraderError
+from grader.notebook_files import NotebookError, notebook_module
+from grader.registry import CONTRACT_NAMES
 
 _TRACE_LINE = re.compile(r'File "(\w+)\.py", line (\d+)')
 
@@ -56,10 +57,6 @@ class SourceFile:
             if head:
                 where += f" (the cell starting {head[:60]!r})"
         return where
-
-
-class NotebookError(GraderError):
-    pass
 
 
 @dataclass
@@ -258,125 +255,16 @@ def _read_text(path: Path) -> str:
 
 
 # ------------------------------------------------------------------ notebooks
-# The names each exercise's file defines (the contract's API): how a file
-# holding another exercise's code is recognised.  tests/test_notebooks.py
-# checks this table against solutions/.
-CONTRACT_NAMES: dict[str, tuple[str, ...]] = {
-    "ex01_attention": ("scaled_dot_product_attention", "SelfAttention"),
-    "ex02_masks": ("causal_mask", "padding_mask", "masked_attention", "MaskedSelfAttention"),
-    "ex03_cross_attention": ("Attention",),
-    "ex04_multi_head": ("MultiHeadAttention",),
-    "ex05_positional_encoding": ("sinusoidal_encoding", "PositionalEncoding"),
-    "ex06_blocks": ("FeedForward", "EncoderLayer", "DecoderLayer"),
-    "ex07_transformer": ("Transformer", "greedy_decode"),
-    "ex08_training": ("noam_lr", "label_smoothed_cross_entropy", "make_optimizer", "train_step",
-                      "save_checkpoint", "load_checkpoint", "train"),
-}
-
-# Cell magics whose body is not Python: the whole cell is left out.
-_FOREIGN_CELL_MAGICS = {"bash", "sh", "script", "writefile", "file", "html", "javascript", "js",
-                        "latex", "markdown", "svg", "perl", "ruby", "python2", "pypy", "sql",
-                        "capture_output_to_file", "system", "sx"}
-# `!cmd` and `%magic` (but not a continuation line starting with `!=`).
-_MAGIC_LINE = re.compile(r"^\s*(%|!(?!=))")
-_HELP_LINE = re.compile(r"^\s*[\w.\[\]()'\"]*\?{1,2}\s*$|^\s*\?{1,2}[\w.]+\s*$")
-
-
-def notebook_lines(source: str) -> list[str] | None:
-    """One code cell's lines as the module gets them (None: leave the cell
-    out).  The contract: lines starting with `!` or `%` are left out; so are
-    `obj?` help lines, and cells whose `%%magic` runs another language."""
-    lines = source.splitlines()
-    first = next((ln.strip() for ln in lines if ln.strip()), "")
-    if first.startswith("%%"):
-        magic = first[2:].split(None, 1)[0] if first[2:].strip() else ""
-        if magic in _FOREIGN_CELL_MAGICS:
-            return None
-    return [("" if _MAGIC_LINE.match(ln) or _HELP_LINE.match(ln) else ln) for ln in lines]
-
-
-def _cell_source(cell: dict, key: str = "source") -> str:
-    source = cell.get(key, "")
-    if isinstance(source, list):
-        return "".join(str(part) for part in source)
-    if isinstance(source, str):
-        return source
-    raise TypeError(type(source).__name__)
-
-
-def _load_notebook_json(path: Path) -> dict:
-    name = path.name
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise NotebookError(f"{name} cannot be read ({exc.strerror or exc})") from None
-    if not raw.strip():
-        raise NotebookError(f"{name} is empty (0 bytes of notebook): it was not saved completely; "
-                            "save it again from Jupyter or Colab (File > Download > .ipynb)")
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise NotebookError(f"{name} is not a readable notebook (not UTF-8 text: is it really an "
-                            ".ipynb file?)") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        where = f" at line {exc.lineno}, column {exc.colno}" if hasattr(exc, "lineno") else ""
-        reason = getattr(exc, "msg", str(exc))
-        raise NotebookError(f"{name} is not a readable notebook: its JSON is broken{where} "
-                            f"({reason}). It was probably cut short or edited by hand; save it "
-                            "again from Jupyter or Colab (File > Download > .ipynb)") from None
-    if not isinstance(data, dict):
-        raise NotebookError(f"{name} is not a Jupyter notebook (the JSON is not an object)")
-    if "worksheets" in data and "cells" not in data:       # nbformat 3: cells inside worksheets
-        cells = []
-        for sheet in data.get("worksheets") or []:
-            for cell in (sheet or {}).get("cells") or []:
-                if isinstance(cell, dict) and cell.get("cell_type") == "code" and "input" in cell:
-                    cell = dict(cell, source=cell["input"])
-                cells.append(cell)
-        data = dict(data, cells=cells)
-    if not isinstance(data.get("cells"), list):
-        raise NotebookError(f"{name} is not a Jupyter notebook (it has no list of cells)")
-    return data
-
-
 def notebook_source(path: Path) -> SourceFile:
-    """A notebook's code cells, in order, as one module (the contract's rules:
-    cells tagged `skip` and lines starting with `!` or `%` are left out).
-    Cell numbers count every cell from the top, markdown included, as a
-    student counts them on the screen."""
-    data = _load_notebook_json(path)
-    lines: list[str] = []
-    cells: list[tuple[int, int]] = []
-    heads: dict[int, str] = {}
-    code_cells = 0
-    for number, cell in enumerate(data["cells"], start=1):
-        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
-            continue
-        code_cells += 1
-        metadata = cell.get("metadata") if isinstance(cell.get("metadata"), dict) else {}
-        tags = metadata.get("tags") if isinstance(metadata.get("tags"), list) else []
-        if "skip" in tags:
-            continue
-        try:
-            source = _cell_source(cell)
-        except TypeError as kind:
-            raise NotebookError(f"{path.name}: cell {number} is damaged (its source is a {kind}, "
-                                "not text); save the notebook again from Jupyter or Colab") from None
-        kept = notebook_lines(source)
-        if kept is None:
-            continue
-        cells.append((len(lines) + 1, number))
-        heads[number] = next((ln.strip() for ln in kept if ln.strip()), "")
-        lines.extend(kept)
-        lines.append("")
-    text = "\n".join(lines) + "\n"
-    source_file = SourceFile(path.stem, text, str(path), kind="ipynb", cells=cells, heads=heads)
-    if not text.strip():
+    """A notebook as the one module the contract makes of it (see
+    grader/notebook_files.py)."""
+    module = notebook_module(path)
+    source_file = SourceFile(path.stem, module.text, str(path), kind="ipynb", cells=module.cells,
+                             heads=module.heads)
+    if not module.text.strip():
         source_file.problem = (f"{path.name} holds no code" + (
-            "" if code_cells else " (it has no code cells)") + ": write your solution in its code "
-            "cells (cells tagged `skip` are left out)")
+            "" if module.code_cells else " (it has no code cells)") + ": write your solution in "
+            "its code cells (cells tagged `skip` are left out)")
     return source_file
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import click
 
 from grader import registry
-from grader.authoring.commands import handled
+from grader.errors import handle_errors
 from grader.errors import GraderError
 from grader.registry import Exercise
 
@@ -329,7 +329,7 @@ def default_mutants() -> Path:
 @click.option("--max-examples", type=int, default=None,
               help="Hypothesis examples per property (a quicker, weaker check); a mutant's "
                    "`# max-examples:` header wins.")
-@handled
+@handle_errors
 def verify_command(solutions: Path, mutants_dir, no_mutants: bool, exercise_keys, jobs: int,
                    seed: int, max_examples) -> None:
     """Self-check the test bank: solutions full marks, stubs zero, mutants caught."""

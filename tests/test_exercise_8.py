@@ -36,7 +36,9 @@ def _check_test(result: ExerciseResult):
 # ---------------------------------------------------------------- end to end
 @pytest.mark.slow
 def test_solutions_score_full_marks_with_the_training_check():
-    result = grade_one(SOLUTIONS, 8, train=True, device="cpu")
+    # A fixed, generous budget: the verdict never depends on how busy the
+    # machine is (the calibrated budget is timed in scripts/benchmark.py).
+    result = grade_one(SOLUTIONS, 8, train=True, device="cpu", training_budget_s=600.0)
     dump = describe(result)
     assert result.status is Status.PASSED, dump
     assert result.points == pytest.approx(10.0), dump
@@ -70,9 +72,12 @@ def test_no_train_shows_the_check_as_not_run():
 
 @pytest.mark.slow
 def test_a_correct_but_slow_loop_runs_out_of_time(tmp_path):
+    """End to end through a real worker, with a budget injected so small that
+    any loop runs out: the verdict path, not the speed, is what is tested
+    here (slow vs fast with an injected clock: the FakeWorker tests below)."""
     submission = make_submission(tmp_path / "submission",
                                  {"ex08_training.py": FIXTURES / "ex08" / "slow_loop_over_the_batch.py"})
-    result = grade_one(submission, 8, train=True, device="cpu")
+    result = grade_one(submission, 8, train=True, device="cpu", training_budget_s=1e-3)
     dump = describe(result)
     check_test = _check_test(result)
     assert check_test.status is Status.FAILED, dump
@@ -184,6 +189,23 @@ def test_check_runs_out_of_time_with_a_twenty_times_slower_loop():
     assert result.reason.startswith(f"ran out of time at accuracy {result.accuracy:.1%}")
     assert result.recalibrated and result.time_s <= result.budget_s + 0.6
     assert result.steps * 0.6 <= result.budget_s + 1e-9 and result.accuracy < 0.95
+
+
+def test_an_injected_budget_replaces_calibration():
+    worker = FakeWorker(step_s=0.03)
+
+    def never(cfg, seed):
+        raise AssertionError("calibrated despite an injected budget")
+
+    config = check.config_for("cpu")
+    fast = check.run(None, config, seed=1, run_procedure=worker, clock=worker.clock,
+                     calibrate_fn=never, budget_s=30.0)
+    assert fast.passed and fast.budget_s == pytest.approx(30.0), fast.reason
+    slow_worker = FakeWorker(step_s=0.6)
+    slow = check.run(None, config, seed=1, run_procedure=slow_worker, clock=slow_worker.clock,
+                     calibrate_fn=never, budget_s=30.0)
+    assert not slow.passed and slow.reason.startswith("ran out of time"), slow.reason
+    assert slow.time_s <= 30.0 + 0.6 * config.chunk_steps
 
 
 def test_check_recalibrates_when_the_machine_slows_down():

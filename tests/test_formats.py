@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from grader.cli import exit_code, main
+from grader.cli import main
+from grader.commands.grading import exit_code
 from grader.errors import ExitCode
 from grader.render import RENDERERS, render_text
 from grader.render import github as github_renderer

@@ -24,7 +24,8 @@ from grader.authoring.notebooks import split_cells
 from grader.notebook import module_from_history
 from grader.results import Status
 from grader.runner import precheck
-from grader.submission import CONTRACT_NAMES, Submission, notebook_source
+from grader.registry import CONTRACT_NAMES
+from grader.submission import Submission, notebook_source
 from tests.conftest import EXERCISES, FIXTURES, SOLUTIONS, describe, grade
 
 NOTEBOOKS = FIXTURES / "notebooks"

@@ -52,3 +52,27 @@ def test_shutdown_leaves_no_temporary_folders():
     assert Path(folder).is_dir()
     spawn.shutdown()
     assert not Path(folder).exists()
+
+
+def test_grade_leaves_its_callers_process_as_it_was(tmp_path, monkeypatch):
+    """Notebook check() and these tests call grade() in-process: no chdir,
+    no change to torch's thread count, nothing written where it runs."""
+    import os
+
+    import torch
+
+    from grader import registry, runner
+    from tests.conftest import SOLUTIONS
+
+    monkeypatch.chdir(tmp_path)
+    threads = torch.get_num_threads()
+    seen: list[tuple[str, int]] = []
+
+    def progress(event, **info):
+        seen.append((os.getcwd(), torch.get_num_threads()))
+
+    runner.grade(SOLUTIONS, [registry.get(1)], runner.GradingOptions(seed=3, max_examples=2),
+                 progress=progress)
+    assert seen and set(seen) == {(str(tmp_path), threads)}
+    assert os.getcwd() == str(tmp_path) and torch.get_num_threads() == threads
+    assert list(tmp_path.iterdir()) == []

@@ -1,25 +1,13 @@
-"""Click commands of the instructor workflow (registered in grader/cli.py)."""
+"""`attn-grade generate` (registered in grader/commands/)."""
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
 import click
 
-
-def handled(func):
-    """grader.cli.handle_errors, looked up when the command runs (so that this
-    module and grader.cli can import each other in any order)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        from grader.cli import handle_errors
-
-        return handle_errors(func)(*args, **kwargs)
-
-    return wrapper
+from grader.errors import handle_errors
 
 
 @click.command("generate")
@@ -29,7 +17,7 @@ def handled(func):
               type=click.Path(path_type=Path), help="Where the stubs (and notebooks/) go.")
 @click.option("--check", is_flag=True,
               help="Write nothing; exit 1 naming the files that are out of date (for CI).")
-@handled
+@handle_errors
 def generate_command(solutions: Path, exercises: Path, check: bool) -> None:
     """Write the student stubs and one notebook per exercise from the solutions."""
     from grader.authoring.generate import run

@@ -9,21 +9,18 @@
     cell 4… code      one cell per function or class of the stub
     last    code      `from grader import check; check(N)`, tagged `skip`
 
-The notebook is written by hand as nbformat 4.5 JSON with the layout
-`nbformat.write` uses (one-space indent, sorted keys, source as a list of
-lines) and cell ids derived from the exercise and the cell's index, so the
-same stub always gives the same bytes.
+The notebook is built and written with nbformat (grader/notebook_files.py),
+with cell ids derived from the exercise and the cell's index, so the same
+stub always gives the same bytes.
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import re
 
+from grader import notebook_files, registry
 from grader.registry import Exercise
-
-NBFORMAT, NBFORMAT_MINOR = 4, 5
 
 KERNELSPEC = {"display_name": "Python 3", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python"}
@@ -50,23 +47,6 @@ check({number})'''
 
 def _cell_id(exercise: Exercise, index: int, kind: str) -> str:
     return f"ex{exercise.number:02d}-{index:02d}-{kind}"
-
-
-def _source_lines(text: str) -> list[str]:
-    """nbformat's on-disk form: a list of lines, each but the last ending in \\n."""
-    lines = text.split("\n")
-    return [line + "\n" for line in lines[:-1]] + ([lines[-1]] if lines[-1] else [])
-
-
-def _markdown_cell(exercise: Exercise, index: int, text: str) -> dict:
-    return {"cell_type": "markdown", "id": _cell_id(exercise, index, "md"), "metadata": {},
-            "source": _source_lines(text)}
-
-
-def _code_cell(exercise: Exercise, index: int, text: str, tags: tuple[str, ...] = ()) -> dict:
-    metadata: dict = {"tags": list(tags)} if tags else {}
-    return {"cell_type": "code", "execution_count": None, "id": _cell_id(exercise, index, "code"),
-            "metadata": metadata, "outputs": [], "source": _source_lines(text)}
 
 
 def _docstring(text: str) -> str:
@@ -143,8 +123,6 @@ def split_cells(stub: str) -> list[str]:
 
 def exercise_imports(stub: str) -> list[str]:
     """The other exercise modules a stub imports (for the lesson's note)."""
-    from grader import registry
-
     found: list[str] = []
     for node in ast.walk(ast.parse(stub)):
         names = []
@@ -158,28 +136,22 @@ def exercise_imports(stub: str) -> list[str]:
     return found
 
 
-def build_notebook(exercise: Exercise, stub: str, solution_text: str) -> dict:
-    cells: list[dict] = []
-    cells.append(_markdown_cell(exercise, len(cells) + 1,
-                                lesson_markdown(exercise, solution_text, exercise_imports(stub))))
-    cells.append(_code_cell(exercise, len(cells) + 1, SETUP, tags=("skip",)))
+def build_notebook(exercise: Exercise, stub: str, solution_text: str):
+    def next_id(kind: str) -> str:
+        return _cell_id(exercise, len(cells) + 1, kind)
+
+    cells = []
+    lesson = lesson_markdown(exercise, solution_text, exercise_imports(stub))
+    cells.append(notebook_files.markdown_cell(lesson, cell_id=next_id("md")))
+    cells.append(notebook_files.code_cell(SETUP, cell_id=next_id("code"), tags=("skip",)))
     for text in split_cells(stub):
-        cells.append(_code_cell(exercise, len(cells) + 1, text))
-    cells.append(_code_cell(exercise, len(cells) + 1, CHECK.format(number=exercise.number),
-                            tags=("skip",)))
-    return {
-        "cells": cells,
-        "metadata": {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO),
-                     "attn_grade": {"exercise": exercise.number, "module": exercise.module}},
-        "nbformat": NBFORMAT,
-        "nbformat_minor": NBFORMAT_MINOR,
-    }
-
-
-def dumps(notebook: dict) -> str:
-    """nbformat's on-disk layout, byte for byte stable."""
-    return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+        cells.append(notebook_files.code_cell(text, cell_id=next_id("code")))
+    cells.append(notebook_files.code_cell(CHECK.format(number=exercise.number),
+                                          cell_id=next_id("code"), tags=("skip",)))
+    metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO),
+                "attn_grade": {"exercise": exercise.number, "module": exercise.module}}
+    return notebook_files.new_notebook(cells, metadata)
 
 
 def notebook_text(exercise: Exercise, stub: str, solution_text: str) -> str:
-    return dumps(build_notebook(exercise, stub, solution_text))
+    return notebook_files.dumps(build_notebook(exercise, stub, solution_text))
