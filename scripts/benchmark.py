@@ -7,6 +7,12 @@ the floor no grading run can go below.
 
     python scripts/benchmark.py                     # exercises 1 and 2, 5 runs each
     python scripts/benchmark.py --repeat 3 --case "all:all"
+    python scripts/benchmark.py --training          # the timed training check, for real
+
+The tests never time anything: the training check's verdict logic is tested
+with an injected clock and budget. `--training` is where its real figures
+come from: the budget calibrated on this machine, and how the reference
+solution and a correct-but-slow loop (tests/fixtures/ex08/) fare against it.
 """
 
 from __future__ import annotations
@@ -31,13 +37,45 @@ def timed(cmd: list[str]) -> tuple[float, str]:
     return elapsed, proc.stdout
 
 
+def training_check(repeat: int) -> None:
+    """The timed training check with its calibrated budget (no injection)."""
+    import shutil
+    import tempfile
+
+    sys.path.insert(0, str(REPO))
+    from grader import registry, runner
+
+    slow = Path(tempfile.mkdtemp(prefix="attn-grade-bench-"))
+    for py in (REPO / "solutions").glob("*.py"):
+        shutil.copy(py, slow / py.name)
+    shutil.copy(REPO / "tests/fixtures/ex08/slow_loop_over_the_batch.py", slow / "ex08_training.py")
+    print(f"{'submission':28} {'passed':>6} {'accuracy':>8} {'steps':>5} {'train s':>7} "
+          f"{'budget s':>8} {'s/ref step':>10}")
+    try:
+        for label, folder in (("solutions", REPO / "solutions"), ("slow loop (fixture)", slow)):
+            for seed in range(1, repeat + 1):
+                report = runner.grade(folder, [registry.get(8)], runner.GradingOptions(
+                    seed=seed, device="cpu", train=True))
+                t = report.exercises[0].extra.get("training", {})
+                print(f"{label + f' seed {seed}':28} {str(t.get('passed')):>6} "
+                      f"{t.get('accuracy', 0):8.1%} {t.get('steps', 0):5d} {t.get('time_s', 0):7.1f} "
+                      f"{t.get('budget_s', 0):8.1f} {t.get('seconds_per_reference_step', 0):10.4f}")
+    finally:
+        shutil.rmtree(slow, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--submission", default="solutions")
     parser.add_argument("--case", action="append", default=None,
                         help="label:args, e.g. 'ex1:exercise 1' (default: exercises 1, 2 and 1+2)")
+    parser.add_argument("--training", action="store_true",
+                        help="time the training check (solutions and a slow loop) instead")
     args = parser.parse_args()
+    if args.training:
+        training_check(args.repeat)
+        return
     cases = args.case or ["exercise 1:exercise 1", "exercise 2:exercise 2", "exercises 1+2:exercise 1 2"]
     python = sys.executable
     grade = [python, "-m", "grader.cli"]
