@@ -23,7 +23,7 @@ from typing import Callable
 
 import pytest
 
-from grader import __version__, hints, registry
+from grader import __version__, fingerprint, hints, registry
 from grader.errors import InternalError
 from grader.outcomes import (
     AbortedInSetup,
@@ -296,9 +296,10 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
     options = options or GradingOptions()
     seed = options.resolved_seed()
     started = time.perf_counter()
+    judge_files = fingerprint.freeze_judge()  # before the first worker starts
     submission = Submission.from_path(submission_path)
     report = Report(submission=str(submission_path), seed=seed, grader_version=__version__,
-                    device=options.device)
+                    device=options.device, grader_fingerprint=judge_files.digest)
     import torch
 
     judge_threads = torch.get_num_threads()
@@ -354,6 +355,7 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
             client.close()
         shutil.rmtree(workdir, ignore_errors=True)
         torch.set_num_threads(judge_threads)
+    fingerprint.verify(judge_files)  # changed while grading: GraderChanged, exit code 3
     report.duration = time.perf_counter() - started
     return report
 
