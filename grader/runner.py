@@ -241,14 +241,20 @@ def precheck(submission: Submission, exercise: Exercise) -> StudentAbort | None:
     problem = submission.syntax_error(exercise.module)
     if problem:
         return StudentLoadError(problem)
+    modules = [exercise.module, *sorted(submission.local_imports_closure(exercise.module))]
     forbidden: list[str] = []
-    for module in [exercise.module, *sorted(submission.imports_closure(exercise.module))]:
+    for module in modules:
         if exercise.forbidden_scope and module != exercise.module:
             continue
         forbidden += submission.forbidden_uses(module, exercise.forbidden, exercise.forbidden_scope)
     if forbidden:
         return StudentForbidden(
             f"uses {', '.join(forbidden)}, which this exercise asks you to write yourself")
+    reflective = [found for module in modules for found in submission.reflective_uses(module)]
+    if reflective:
+        return StudentForbidden(
+            f"uses {'; '.join(reflective[:5])}: reflection that can reach around the grader's "
+            "checks, which no exercise needs. An instructor should review this submission.")
     return None
 
 
