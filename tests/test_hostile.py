@@ -8,6 +8,9 @@ still gets full marks.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -316,3 +319,97 @@ def test_the_originals_behind_the_tripwires_are_out_of_reach(number, tmp_path, m
     result = grade(submission, number, max_examples=3).exercises[0]
     assert result.status is Status.FORBIDDEN, describe(result)
     assert result.points == 0.0, describe(result)
+
+
+TRUSTED_REFERENCE = '''
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def attention(q, k, v):
+    return F.scaled_dot_product_attention(q, k, v)
+
+
+class ReferenceMultiHeadAttention(nn.Module):
+    def __init__(self, d_model, heads):
+        super().__init__()
+        self.inner = nn.MultiheadAttention(d_model, heads, batch_first=True)
+
+    def forward(self, x):
+        return self.inner(x, x, x, need_weights=False)[0]
+'''
+
+STUDENT = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import trusted_reference as reference
+
+x = torch.randn(2, 3, 4)
+
+
+def through_the_reference_function():
+    return reference.attention(x, x, x)
+
+
+def through_the_reference_module():
+    return reference.ReferenceMultiHeadAttention(4, 2)(x)
+
+
+def directly():
+    return F.scaled_dot_product_attention(x, x, x)
+
+
+def as_a_subclass():
+    class Mine(nn.MultiheadAttention):
+        pass
+    return Mine(4, 2)
+
+
+def through_a_torch_name_built_at_run_time():
+    return getattr(nn, "Multihead" + "Attention")(4, 2)
+'''
+
+PROBE = '''
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+from grader import registry
+from grader.sandbox import guards
+guards.TRUSTED_MODULES = ("trusted_reference",)
+tripwires = guards.Tripwires()
+tripwires.install(registry.get(1).forbidden)
+import student
+outcomes = {}
+for name in ("through_the_reference_function", "through_the_reference_module", "directly",
+             "as_a_subclass", "through_a_torch_name_built_at_run_time"):
+    tripwires.armed, tripwires.tripped = True, None
+    try:
+        getattr(student, name)()
+        outcomes[name] = "ran"
+    except guards.ForbiddenCall:
+        outcomes[name] = "forbidden"
+    finally:
+        tripwires.armed = False
+print(json.dumps(outcomes))
+'''
+
+
+def test_trusted_grader_code_may_call_forbidden_builtins_and_students_may_not(tmp_path):
+    """guards.TRUSTED_MODULES: the grader's reference code calls the built-ins
+    (through torch's own modules, too); the student's direct calls still trip."""
+    trusted, student = tmp_path / "trusted", tmp_path / "student"
+    trusted.mkdir()
+    student.mkdir()
+    (trusted / "trusted_reference.py").write_text(TRUSTED_REFERENCE)
+    (student / "student.py").write_text(STUDENT)
+    done = subprocess.run([sys.executable, "-c", PROBE, str(trusted), str(student)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "through_the_reference_function": "ran",
+        "through_the_reference_module": "ran",
+        "directly": "forbidden",
+        "as_a_subclass": "forbidden",
+        "through_a_torch_name_built_at_run_time": "forbidden",
+    }

@@ -43,7 +43,8 @@ class ForbiddenCall(BaseException):
 # nn.TransformerEncoderLayer...) may call forbidden built-ins while a
 # student's call is still caught.  The rule, applied when a stand-in is
 # called while armed: walk up the stack from the stand-in's caller, passing
-# over frames of torch and of the standard library; if the first other frame
+# over frames of torch, of the standard library and of the stand-ins
+# themselves (one built-in calling another); if the first other frame
 # runs code of a trusted module, the call is the grader's own and goes
 # through; otherwise (a student frame, or anything else) it is forbidden.
 # "Code of a trusted module" is decided by the identity of code objects
@@ -232,9 +233,9 @@ def _prepare_trust() -> None:
     runs), and the folders whose frames the trust walk passes over."""
     global _PASS_THROUGH
     folders = {os.path.dirname(torch.__file__), os.path.dirname(os.__file__),
-               os.path.dirname(functools.__file__), "<frozen "}
-    _PASS_THROUGH = tuple(sorted(f if f.startswith("<") else f.rstrip(os.sep) + os.sep
-                                 for f in folders))
+               os.path.dirname(functools.__file__)}
+    _PASS_THROUGH = tuple(sorted(f.rstrip(os.sep) + os.sep for f in folders)) + (
+        "<frozen ", __file__)  # this file: the stand-ins' own frames (one built-in calling another)
     for name in TRUSTED_MODULES:
         module = importlib.import_module(name)
         for value in vars(module).values():
