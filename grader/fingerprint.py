@@ -29,13 +29,15 @@ import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 from grader.errors import InternalError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-# Judge-side packages imported whole before grading (every module in them).
-JUDGE_PACKAGES = ("grader.hidden", "grader.render", "grader.training")
+# Judge-side packages imported before grading: every module in them, except
+# the hidden test modules (`test_*`) of exercises not being graded.
+JUDGE_PACKAGES = ("grader.hidden", "grader.render")
 
 
 @dataclass(frozen=True)
@@ -116,9 +118,13 @@ def never_write_bytecode() -> None:
     os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
 
 
-def import_judge_modules(packages: tuple[str, ...] = JUDGE_PACKAGES) -> list[str]:
-    """Import every module of the judge-side packages now, so that nothing
-    is imported from disk once workers run.  Returns the module names."""
+def import_judge_modules(test_modules: Iterable[str] | None = None,
+                         packages: tuple[str, ...] = JUDGE_PACKAGES) -> list[str]:
+    """Import the judge-side modules now (with what they import: the training
+    check comes with exercise 8's tests), so that nothing is imported from
+    disk once workers run.  `test_modules`: the hidden test files to import
+    (`test_ex01_attention.py`...); None: all.  Returns the module names."""
+    wanted = None if test_modules is None else {m.removesuffix(".py") for m in test_modules}
     names = []
     with warnings.catch_warnings():
         # Imported outside their own pytest session (whose ini registers the
@@ -127,6 +133,9 @@ def import_judge_modules(packages: tuple[str, ...] = JUDGE_PACKAGES) -> list[str
         for package_name in packages:
             package = importlib.import_module(package_name)
             for info in pkgutil.iter_modules(package.__path__, prefix=package_name + "."):
+                short = info.name.rpartition(".")[2]
+                if wanted is not None and short.startswith("test_") and short not in wanted:
+                    continue
                 importlib.import_module(info.name)
                 names.append(info.name)
     return names
@@ -137,12 +146,14 @@ def import_judge_modules(packages: tuple[str, ...] = JUDGE_PACKAGES) -> list[str
 _FIRST: dict[str, Fingerprint] = {}
 
 
-def freeze_judge(root: str | os.PathLike | None = None) -> Fingerprint:
-    """Call before the first worker starts: no bytecode from now on, every
-    judge module imported, and the fingerprint to check afterwards (the same
-    as this process's first one, or GraderChanged)."""
+def freeze_judge(test_modules: Iterable[str] | None = None,
+                 root: str | os.PathLike | None = None) -> Fingerprint:
+    """Call before the first worker starts: no bytecode from now on, the
+    judge's modules imported (`test_modules`: see import_judge_modules), and
+    the fingerprint to check afterwards (the same as this process's first
+    one, or GraderChanged)."""
     never_write_bytecode()
-    import_judge_modules()
+    import_judge_modules(test_modules)
     now = fingerprint(root or PACKAGE_DIR)
     first = _FIRST.setdefault(now.root, now)
     if first.digest != now.digest:

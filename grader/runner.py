@@ -302,7 +302,7 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
     options = options or GradingOptions()
     seed = options.resolved_seed()
     started = time.perf_counter()
-    judge_files = fingerprint.freeze_judge()  # before the first worker starts
+    judge_files = fingerprint.freeze_judge([e.test_module for e in exercises])  # before any worker
     submission = Submission.from_path(submission_path)
     report = Report(submission=str(submission_path), seed=seed, grader_version=__version__,
                     device=options.device, grader_fingerprint=judge_files.digest)
