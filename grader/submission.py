@@ -280,9 +280,12 @@ class Submission:
 # them as `forbidden` for an instructor to review (the worker's tripwires are
 # a second line, never the only one).
 REFLECTIVE_MODULES = {"gc", "ctypes", "_ctypes", "importlib", "grader", "cffi"}
+# What of them students do write, harmlessly: freeing memory in a training
+# notebook, reloading an edited module, the notebook's self-check cell.
+HARMLESS_USES = {("gc", "collect"), ("importlib", "reload"), ("grader", "check")}
 REFLECTIVE_ATTRIBUTES = {
     "__closure__", "__bases__", "__base__", "__mro__", "__wrapped__", "__globals__",
-    "__subclasses__", "__code__", "__builtins__", "__getattribute__",
+    "__subclasses__", "__code__", "__builtins__", "__getattribute__", "__import__",
     "f_back", "f_globals", "f_locals", "f_builtins", "tb_frame", "gi_frame", "cr_frame", "ag_frame",
 }
 # sys.<name> and inspect.<name> that reach into the interpreter.
@@ -291,6 +294,7 @@ REFLECTIVE_SYS = {"modules", "_getframe", "_current_frames", "settrace", "setpro
 REFLECTIVE_INSPECT = {"currentframe", "stack", "getouterframes", "getinnerframes", "trace",
                       "getclosurevars", "unwrap"}
 RUN_TIME_CODE = {"eval", "exec", "compile"}
+INTERPRETER_MODULES = {"gc", "importlib", "sys", "inspect", "builtins", "ctypes"}
 TORCH_INTERNALS = {"_C", "_ops"}          # torch._C, torch._ops
 NAME_FROM_STRING = {"getattr", "setattr", "delattr", "hasattr"}
 
@@ -314,13 +318,17 @@ class _ReflectionScan(ast.NodeVisitor):
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
+            if alias.name in ("gc", "importlib") and not alias.asname:
+                continue  # its attributes are checked where used (HARMLESS_USES)
             if alias.name.split(".")[0] in REFLECTIVE_MODULES:
                 self.flag(node, f"`import {alias.name}`")
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         root = (node.module or "").split(".")[0]
         if node.level == 0 and root in REFLECTIVE_MODULES:
-            self.flag(node, f"`from {node.module} import ...`")
+            names = [alias.name for alias in node.names]
+            if node.module != root or any((root, name) not in HARMLESS_USES for name in names):
+                self.flag(node, f"`from {node.module} import {', '.join(names)}`")
         elif node.level == 0 and root == "sys":
             for alias in node.names:
                 if alias.name in REFLECTIVE_SYS:
@@ -339,6 +347,8 @@ class _ReflectionScan(ast.NodeVisitor):
         base = node.value.id if isinstance(node.value, ast.Name) else None
         if node.attr in REFLECTIVE_ATTRIBUTES:
             self.flag(node, f"`{node.attr}`")
+        elif base in ("gc", "importlib") and (base, node.attr) not in HARMLESS_USES:
+            self.flag(node, f"`{base}.{node.attr}`")
         elif base == "sys" and node.attr in REFLECTIVE_SYS:
             self.flag(node, f"`sys.{node.attr}`")
         elif base == "inspect" and node.attr in REFLECTIVE_INSPECT:
@@ -366,6 +376,9 @@ class _ReflectionScan(ast.NodeVisitor):
             built = self.fold(node.args[1])
             name = f" (it builds {built!r})" if built else ""
             self.flag(node, f"`{_snippet(node)}`: an attribute of torch named at run time{name}")
+        elif (func in NAME_FROM_STRING | {"vars"} and node.args and isinstance(node.args[0], ast.Name)
+              and node.args[0].id in INTERPRETER_MODULES):
+            self.flag(node, f"`{_snippet(node)}`")
         elif (func in NAME_FROM_STRING and len(node.args) >= 2
               and not isinstance(node.args[1], ast.Constant)):
             built = self.fold(node.args[1])
