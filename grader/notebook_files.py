@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 import nbformat.validator
+import nbformat.warnings
 from nbformat import v4
 
 from grader.errors import GraderError
@@ -62,7 +64,9 @@ def read_notebook(path: Path) -> nbformat.NotebookNode:
     if not isinstance(data.get("cells", data.get("worksheets")), list):
         raise NotebookError(f"{name} is not a Jupyter notebook (it has no list of cells)")
     try:
-        notebook = nbformat.reads(text, as_version=4)
+        with warnings.catch_warnings():   # missing cell ids: normalize() fills them in below
+            warnings.simplefilter("ignore", nbformat.warnings.MissingIDFieldWarning)
+            notebook = nbformat.reads(text, as_version=4)
     except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for odd files
         raise NotebookError(f"{name} is not a Jupyter notebook nbformat can read "
                             f"({_first_line(exc)}); {SAVE_AGAIN}") from None

@@ -100,6 +100,7 @@ class Report:
     grader_version: str = ""
     device: str = "cpu"
     duration: float = 0.0
+    grader_fingerprint: str = ""   # sha256 over the grader's own files (grader/fingerprint.py)
 
     @property
     def total(self) -> float:
@@ -119,6 +120,7 @@ class Report:
             "submission": self.submission,
             "seed": self.seed,
             "grader_version": self.grader_version,
+            "grader_fingerprint": self.grader_fingerprint,
             "device": self.device,
             "duration": round(self.duration, 3),
             "total": round(self.total, 4),
@@ -173,5 +175,5 @@ def report_from_dict(d: dict) -> Report:
         submission=d["submission"], seed=d["seed"],
         exercises=[exercise_result_from_dict(e) for e in d["exercises"]],
         grader_version=d.get("grader_version", ""), device=d.get("device", "cpu"),
-        duration=d.get("duration", 0.0),
+        duration=d.get("duration", 0.0), grader_fingerprint=d.get("grader_fingerprint", ""),
     )

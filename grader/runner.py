@@ -23,7 +23,7 @@ from typing import Callable
 
 import pytest
 
-from grader import __version__, hints, registry
+from grader import __version__, fingerprint, hints, registry
 from grader.errors import InternalError
 from grader.outcomes import (
     AbortedInSetup,
@@ -244,14 +244,20 @@ def precheck(submission: Submission, exercise: Exercise) -> StudentAbort | None:
     problem = submission.syntax_error(exercise.module)
     if problem:
         return StudentLoadError(problem)
+    modules = [exercise.module, *sorted(submission.local_imports_closure(exercise.module))]
     forbidden: list[str] = []
-    for module in [exercise.module, *sorted(submission.imports_closure(exercise.module))]:
+    for module in modules:
         if exercise.forbidden_scope and module != exercise.module:
             continue
         forbidden += submission.forbidden_uses(module, exercise.forbidden, exercise.forbidden_scope)
     if forbidden:
         return StudentForbidden(
             f"uses {', '.join(forbidden)}, which this exercise asks you to write yourself")
+    reflective = [found for module in modules for found in submission.reflective_uses(module)]
+    if reflective:
+        return StudentForbidden(
+            f"uses {'; '.join(reflective[:5])}: reflection that can reach around the grader's "
+            "checks, which no exercise needs. An instructor should review this submission.")
     return None
 
 
@@ -308,9 +314,10 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
     options = options or GradingOptions()
     seed = options.resolved_seed()
     started = time.perf_counter()
+    judge_files = fingerprint.freeze_judge([e.test_module for e in exercises])  # before any worker
     submission = Submission.from_path(submission_path)
     report = Report(submission=str(submission_path), seed=seed, grader_version=__version__,
-                    device=options.device)
+                    device=options.device, grader_fingerprint=judge_files.digest)
     workdir = Path(tempfile.mkdtemp(prefix="attn-grade-"))
     staging = submission.stage(workdir / "submission")
     prechecks = {ex.number: precheck(submission, ex) for ex in exercises}
@@ -358,6 +365,7 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
         for client in clients.values():
             client.close()
         shutil.rmtree(workdir, ignore_errors=True)
+    fingerprint.verify(judge_files)  # changed while grading: GraderChanged, exit code 3
     report.duration = time.perf_counter() - started
     return report
 

@@ -234,6 +234,221 @@ class Submission:
                     hits.append(f"{name} ({self.files[module].locate(line)})")
         return sorted(set(hits))
 
+    def reflective_uses(self, module: str) -> list[str]:
+        """Reflective routes in the code (outside `if __name__ == "__main__":`
+        blocks): run-time attribute names on torch, closure cells, class bases,
+        frames, gc, ctypes, sys.modules, importlib, importing grader...  No
+        exercise needs them; they can reach around the grader's checks."""
+        if module not in self.files:
+            return []
+        tree = _parse(self.files[module].text)
+        if tree is None:
+            return []
+        body = ast.Module(body=[n for n in tree.body if not _is_main_block(n)], type_ignores=[])
+        scan = _ReflectionScan(body)
+        scan.visit(body)
+        return [f"{what} ({self.files[module].locate(line)})" for line, what in sorted(set(scan.found))]
+
+    def local_imports_closure(self, module: str) -> set[str]:
+        """Every module of the submission that `module` imports, directly or
+        not: exercise files and the student's own helper files."""
+        seen: set[str] = set()
+        todo = [module]
+        while todo:
+            current = todo.pop()
+            tree = _parse(self.files[current].text) if self.has(current) else None
+            if tree is None:
+                continue
+            for node in ast.walk(tree):
+                names = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name.split(".")[0] for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                    names = [node.module.split(".")[0]]
+                for name in names:
+                    if name != module and name in self.files and name not in seen:
+                        seen.add(name)
+                        todo.append(name)
+        return seen
+
+
+# ------------------------------------------------------------------ reflection
+# Routes around the grader's checks that no exercise needs: the judge flags
+# them as `forbidden` for an instructor to review (the worker's tripwires are
+# a second line, never the only one).
+REFLECTIVE_MODULES = {"gc", "ctypes", "_ctypes", "importlib", "grader", "cffi"}
+# What of them students do write, harmlessly: freeing memory in a training
+# notebook, reloading an edited module, the notebook's self-check cell.
+HARMLESS_USES = {("gc", "collect"), ("importlib", "reload"), ("grader", "check")}
+REFLECTIVE_ATTRIBUTES = {
+    "__closure__", "__bases__", "__base__", "__mro__", "__wrapped__", "__globals__",
+    "__subclasses__", "__code__", "__builtins__", "__getattribute__", "__import__",
+    "f_back", "f_globals", "f_locals", "f_builtins", "tb_frame", "gi_frame", "cr_frame", "ag_frame",
+}
+# sys.<name> and inspect.<name> that reach into the interpreter.
+REFLECTIVE_SYS = {"modules", "_getframe", "_current_frames", "settrace", "setprofile",
+                  "meta_path", "path_hooks", "addaudithook"}
+REFLECTIVE_INSPECT = {"currentframe", "stack", "getouterframes", "getinnerframes", "trace",
+                      "getclosurevars", "unwrap"}
+RUN_TIME_CODE = {"eval", "exec", "compile"}
+INTERPRETER_MODULES = {"gc", "importlib", "sys", "inspect", "builtins", "ctypes"}
+TORCH_INTERNALS = {"_C", "_ops"}          # torch._C, torch._ops
+NAME_FROM_STRING = {"getattr", "setattr", "delattr", "hasattr"}
+
+
+class _ReflectionScan(ast.NodeVisitor):
+    """Finds reflective routes in one module's syntax tree."""
+
+    def __init__(self, tree: ast.AST) -> None:
+        self.tree = tree
+        self.found: list[tuple[int, str]] = []
+        self.torch_names = _torch_aliases(tree)
+        self.assigned: dict[str, list[ast.AST]] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        self.assigned.setdefault(target.id, []).append(node.value)
+
+    def flag(self, node: ast.AST, what: str) -> None:
+        self.found.append((getattr(node, "lineno", 0), what))
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            if alias.name in ("gc", "importlib") and not alias.asname:
+                continue  # its attributes are checked where used (HARMLESS_USES)
+            if alias.name.split(".")[0] in REFLECTIVE_MODULES:
+                self.flag(node, f"`import {alias.name}`")
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        root = (node.module or "").split(".")[0]
+        if node.level == 0 and root in REFLECTIVE_MODULES:
+            names = [alias.name for alias in node.names]
+            if node.module != root or any((root, name) not in HARMLESS_USES for name in names):
+                self.flag(node, f"`from {node.module} import {', '.join(names)}`")
+        elif node.level == 0 and root == "sys":
+            for alias in node.names:
+                if alias.name in REFLECTIVE_SYS:
+                    self.flag(node, f"`from sys import {alias.name}`")
+        elif node.level == 0 and root == "inspect":
+            for alias in node.names:
+                if alias.name in REFLECTIVE_INSPECT:
+                    self.flag(node, f"`from inspect import {alias.name}`")
+        elif node.level == 0 and root == "torch":
+            for alias in node.names:
+                if alias.name in TORCH_INTERNALS:
+                    self.flag(node, f"torch internals (`from {node.module} import {alias.name}`)")
+        self.generic_visit(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        base = node.value.id if isinstance(node.value, ast.Name) else None
+        if node.attr in REFLECTIVE_ATTRIBUTES:
+            self.flag(node, f"`{node.attr}`")
+        elif base in ("gc", "importlib") and (base, node.attr) not in HARMLESS_USES:
+            self.flag(node, f"`{base}.{node.attr}`")
+        elif base == "sys" and node.attr in REFLECTIVE_SYS:
+            self.flag(node, f"`sys.{node.attr}`")
+        elif base == "inspect" and node.attr in REFLECTIVE_INSPECT:
+            self.flag(node, f"`inspect.{node.attr}`")
+        elif node.attr in TORCH_INTERNALS and self.rooted_at_torch(node.value):
+            self.flag(node, f"torch internals (`{_snippet(node)}`)")
+        elif node.attr == "__dict__" and self.rooted_at_torch(node.value):
+            self.flag(node, f"`{_snippet(node)}` (torch's attributes looked up by a run-time name)")
+        self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        if isinstance(node.value, str) and node.value in REFLECTIVE_ATTRIBUTES:
+            self.flag(node, f"the name {node.value!r}")
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func.id if isinstance(node.func, ast.Name) else None
+        if func in RUN_TIME_CODE:
+            self.flag(node, f"`{func}(...)` (code built at run time)")
+        elif func == "__import__" and not (node.args and isinstance(node.args[0], ast.Constant)):
+            self.flag(node, "`__import__` with a name built at run time")
+        elif func == "vars" and node.args and self.rooted_at_torch(node.args[0]):
+            self.flag(node, f"`{_snippet(node)}` (torch's attributes looked up by a run-time name)")
+        elif (func in NAME_FROM_STRING and len(node.args) >= 2
+              and not isinstance(node.args[1], ast.Constant) and self.rooted_at_torch(node.args[0])):
+            built = self.fold(node.args[1])
+            name = f" (it builds {built!r})" if built else ""
+            self.flag(node, f"`{_snippet(node)}`: an attribute of torch named at run time{name}")
+        elif (func in NAME_FROM_STRING | {"vars"} and node.args and isinstance(node.args[0], ast.Name)
+              and node.args[0].id in INTERPRETER_MODULES):
+            self.flag(node, f"`{_snippet(node)}`")
+        elif (func in NAME_FROM_STRING and len(node.args) >= 2
+              and not isinstance(node.args[1], ast.Constant)):
+            built = self.fold(node.args[1])
+            if built and (built in REFLECTIVE_ATTRIBUTES or built.startswith("__")):
+                self.flag(node, f"`{_snippet(node)}` (it builds {built!r})")
+        self.generic_visit(node)
+
+    def rooted_at_torch(self, node: ast.AST) -> bool:
+        return _rooted_at(node, self.torch_names)
+
+    def fold(self, node: ast.AST, depth: int = 0) -> str | None:
+        """The string an expression of constants builds, when it can be told."""
+        if depth > 8:
+            return None
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return node.value
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            left, right = self.fold(node.left, depth + 1), self.fold(node.right, depth + 1)
+            return left + right if left is not None and right is not None else None
+        if isinstance(node, ast.JoinedStr):
+            parts = [self.fold(v.value if isinstance(v, ast.FormattedValue) else v, depth + 1)
+                     for v in node.values]
+            return "".join(parts) if all(p is not None for p in parts) else None
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "join" and len(node.args) == 1
+                and isinstance(node.args[0], (ast.List, ast.Tuple))):
+            sep = self.fold(node.func.value, depth + 1)
+            parts = [self.fold(e, depth + 1) for e in node.args[0].elts]
+            if sep is not None and all(p is not None for p in parts):
+                return sep.join(parts)
+            return None
+        if isinstance(node, ast.Name) and len(self.assigned.get(node.id, ())) == 1:
+            return self.fold(self.assigned[node.id][0], depth + 1)
+        return None
+
+
+def _torch_aliases(tree: ast.AST) -> set[str]:
+    """Names bound to torch or a part of it (`import torch.nn as nn`,
+    `from torch.nn import functional as F`, `ops = torch.ops`)."""
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "torch":
+                    names.add(alias.asname or "torch")
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module \
+                and node.module.split(".")[0] == "torch":
+            names.update(alias.asname or alias.name for alias in node.names if alias.name != "*")
+    for _ in range(3):  # one name assigned from another, a few levels deep
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 \
+                    and isinstance(node.targets[0], ast.Name):
+                if _rooted_at(node.value, names):
+                    names.add(node.targets[0].id)
+    return names
+
+
+def _rooted_at(node: ast.AST, names: set[str]) -> bool:
+    """Whether an expression starts from one of `names` (`F.softmax(x).sum`,
+    `getattr(torch.ops, name)`, `torch.nn.modules[0]`)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                and node.func.id in NAME_FROM_STRING | {"vars"} and node.args):
+            node = node.args[0]
+        else:
+            node = node.func if isinstance(node, ast.Call) else node.value
+    return isinstance(node, ast.Name) and node.id in names
+
+
+def _snippet(node: ast.AST, limit: int = 60) -> str:
+    text = ast.unparse(node)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
 
 def _is_main_block(node: ast.AST) -> bool:
     return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import sys
 from pathlib import Path
+
+# No test process writes bytecode under grader/: a grading run in another
+# xdist worker would see its files change (grader/fingerprint.py) and stop.
+sys.dont_write_bytecode = True
+os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
 
 import pytest
 

@@ -8,15 +8,19 @@ still gets full marks.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from grader import runner
+from grader import registry, runner
 from grader.results import Status
-from tests.conftest import describe, grade, make_submission
+from grader.submission import Submission
+from tests.conftest import FIXTURES, describe, grade, make_submission
 
 CALL_TIMEOUT = 3.0
 LOAD_TIMEOUT = 3.0
@@ -69,6 +73,36 @@ print("x" * 2_000_000)
 sys.stderr.write("y" * 2_000_000)
 """
 
+# Code in the worker writing to the judge's reply pipe (found as the worker's
+# write-only pipe other than stdout/stderr) before the worker's own answer.
+REPLY_PIPE = """
+import fcntl as _fcntl
+import json as _json
+import struct as _struct
+
+def _to_judge(data):
+    for _name in os.listdir("/proc/self/fd"):
+        _fd = int(_name)
+        try:
+            _pipe = os.readlink(f"/proc/self/fd/{_fd}").startswith("pipe:")
+            _mode = _fcntl.fcntl(_fd, _fcntl.F_GETFL) & os.O_ACCMODE
+        except OSError:
+            continue
+        if _fd > 2 and _pipe and _mode == os.O_WRONLY:
+            os.write(_fd, data)
+
+def _header(message):
+    raw = _json.dumps(message).encode()
+    return _struct.pack("<I", len(raw)) + raw
+"""
+
+
+
+def to_judge(code: str) -> str:
+    """`code` (indented freely) run at import, after the REPLY_PIPE helpers."""
+    return REPLY_PIPE + textwrap.dedent(code)
+
+
 FORGERY = """
 import json as _json
 _forged = {"schema": 1, "total": 80.0, "max_total": 80.0,
@@ -91,8 +125,8 @@ CASES: dict[str, Case] = {
         source(in_call="while True:\n    pass\n"), Status.TIMEOUT, message="did not finish within"),
     # ---------------------------------------------------------------- crashes
     "segfault_in_call": Case(
-        source(in_call="import ctypes\nctypes.string_at(0)\n"), Status.CRASHED, message="SIGSEGV",
-        also_grade_2=True),
+        source(in_call="import signal\nos.kill(os.getpid(), signal.SIGSEGV)\n"), Status.CRASHED,
+        message="SIGSEGV", also_grade_2=True),
     "sys_exit_at_import": Case(source(at_import="sys.exit(0)\n"), Status.CRASHED, message="sys.exit"),
     "sys_exit_in_call": Case(source(in_call="sys.exit(3)\n"), Status.CRASHED, message="sys.exit"),
     "os_exit_in_call": Case(
@@ -147,6 +181,26 @@ CASES: dict[str, Case] = {
         "    except BaseException:\n"
         "        return weights @ v, weights\n" + SELF_ATTENTION,
         Status.FORBIDDEN, message="scaled_dot_product_attention"),
+    # ---------------------------------------------------------------- the reply pipe
+    "stalls_in_the_middle_of_a_frame": Case(
+        source(at_import=to_judge("""
+            _to_judge(_struct.pack("<I", 64) + b'{"ok": true, "val')
+            import time
+            time.sleep(3600)
+            """)), Status.TIMEOUT, message="did not finish within", also_grade_2=True),
+    "sends_a_buffer_of_a_terabyte": Case(
+        source(at_import=to_judge("""
+            _to_judge(_header({"ok": True, "value": None, "buffers": 1}) + _struct.pack("<Q", 2**40))
+            """)), Status.CRASHED, message="too large"),
+    "sends_a_million_buffers": Case(
+        source(at_import=to_judge("""
+            _to_judge(_header({"ok": True, "value": None, "buffers": 10**6}) + _struct.pack("<Q", 0) * 8)
+            """)), Status.CRASHED, message="too large"),
+    "answers_before_the_worker": Case(
+        source(scale=False, at_import=to_judge("""
+            for _id in range(100):
+                _to_judge(_header({"ok": True, "value": {"__dict__": []}, "id": _id, "buffers": 0}))
+            """)), Status.CRASHED, message="does not match the request"),
     # ---------------------------------------------------------------- noise and state
     "prints_megabytes": Case(
         source(at_import=MEGABYTE_PRINTS, in_call='print("z" * 100_000)\n'), Status.PASSED, points=10.0),
@@ -234,3 +288,128 @@ def test_forged_results_file_is_never_read(tmp_path, monkeypatch):
 def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
             for p in sorted(folder.rglob("*"))}
+
+
+# ------------------------------------------------------------------ the tripwires
+TRIPWIRE_FIXTURES = {
+    1: FIXTURES / "ex01" / "hostile_reaches_original_through_the_tripwire.py",
+    8: FIXTURES / "ex08" / "hostile_cross_entropy_through_module_dict.py",
+}
+
+
+@pytest.mark.parametrize("number", list(TRIPWIRE_FIXTURES))
+def test_reflective_routes_are_flagged_for_review(number):
+    """The static scan: names built at run time, closure cells, bases... forbidden, for review."""
+    exercise = registry.get(number)
+    problem = runner.precheck(Submission.from_path(TRIPWIRE_FIXTURES[number]), exercise)
+    assert problem is not None and problem.status is Status.FORBIDDEN
+    assert "an instructor should review" in problem.message.lower(), problem.message
+    assert "__closure__" in problem.message, problem.message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number", list(TRIPWIRE_FIXTURES))
+def test_the_originals_behind_the_tripwires_are_out_of_reach(number, tmp_path, monkeypatch):
+    """With the static scan out of the way, the worker's stand-ins lead to no
+    original (closure cells, __wrapped__, bases, mro, module dict): the only
+    thing found is the stand-in, which trips."""
+    monkeypatch.setattr(Submission, "reflective_uses", lambda self, module: [])
+    exercise = registry.get(number)
+    submission = make_submission(tmp_path / "submission", {exercise.file: TRIPWIRE_FIXTURES[number]})
+    result = grade(submission, number, max_examples=3).exercises[0]
+    assert result.status is Status.FORBIDDEN, describe(result)
+    assert result.points == 0.0, describe(result)
+
+
+TRUSTED_REFERENCE = '''
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def attention(q, k, v):
+    return F.scaled_dot_product_attention(q, k, v)
+
+
+class ReferenceMultiHeadAttention(nn.Module):
+    def __init__(self, d_model, heads):
+        super().__init__()
+        self.inner = nn.MultiheadAttention(d_model, heads, batch_first=True)
+
+    def forward(self, x):
+        return self.inner(x, x, x, need_weights=False)[0]
+'''
+
+STUDENT = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+import trusted_reference as reference
+
+x = torch.randn(2, 3, 4)
+
+
+def through_the_reference_function():
+    return reference.attention(x, x, x)
+
+
+def through_the_reference_module():
+    return reference.ReferenceMultiHeadAttention(4, 2)(x)
+
+
+def directly():
+    return F.scaled_dot_product_attention(x, x, x)
+
+
+def as_a_subclass():
+    class Mine(nn.MultiheadAttention):
+        pass
+    return Mine(4, 2)
+
+
+def through_a_torch_name_built_at_run_time():
+    return getattr(nn, "Multihead" + "Attention")(4, 2)
+'''
+
+PROBE = '''
+import json, sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]
+from grader import registry
+from grader.sandbox import guards
+guards.TRUSTED_MODULES = ("trusted_reference",)
+tripwires = guards.Tripwires()
+tripwires.install(registry.get(1).forbidden)
+import student
+outcomes = {}
+for name in ("through_the_reference_function", "through_the_reference_module", "directly",
+             "as_a_subclass", "through_a_torch_name_built_at_run_time"):
+    tripwires.armed, tripwires.tripped = True, None
+    try:
+        getattr(student, name)()
+        outcomes[name] = "ran"
+    except guards.ForbiddenCall:
+        outcomes[name] = "forbidden"
+    finally:
+        tripwires.armed = False
+print(json.dumps(outcomes))
+'''
+
+
+def test_trusted_grader_code_may_call_forbidden_builtins_and_students_may_not(tmp_path):
+    """guards.TRUSTED_MODULES: the grader's reference code calls the built-ins
+    (through torch's own modules, too); the student's direct calls still trip."""
+    trusted, student = tmp_path / "trusted", tmp_path / "student"
+    trusted.mkdir()
+    student.mkdir()
+    (trusted / "trusted_reference.py").write_text(TRUSTED_REFERENCE)
+    (student / "student.py").write_text(STUDENT)
+    done = subprocess.run([sys.executable, "-c", PROBE, str(trusted), str(student)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "through_the_reference_function": "ran",
+        "through_the_reference_module": "ran",
+        "directly": "forbidden",
+        "as_a_subclass": "forbidden",
+        "through_a_torch_name_built_at_run_time": "forbidden",
+    }

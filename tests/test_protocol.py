@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from grader.outcomes import StudentCrashed, StudentError
 from grader.sandbox import protocol
+from grader.sandbox.client import MAX_WORKER_MESSAGE, MAX_WORKER_TRACEBACK, WorkerClient
 from grader.sandbox.protocol import Handle, ProtocolError
 
 
@@ -103,3 +107,117 @@ def test_the_judge_side_never_unpickles():
             if isinstance(node, ast.Call):
                 func = ast.unparse(node.func)
                 assert func not in ("eval", "exec", "torch.load", "pickle.loads"), (name, func)
+
+
+# ------------------------------------------------------------------ hostile frames
+@pytest.fixture
+def pipe():
+    r, w = os.pipe()
+    yield r, w
+    for fd in (r, w):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _soon() -> float:
+    """A deadline a regression would hit instead of hanging (never asserted on)."""
+    return time.monotonic() + 5.0
+
+
+def test_a_frame_that_stalls_after_its_first_bytes_is_a_timeout(pipe):
+    r, w = pipe
+    os.write(w, protocol._U32.pack(100) + b'{"ok": tr')
+    with pytest.raises(protocol.FrameTimeout):
+        protocol.read_frame(r, deadline=time.monotonic() + 0.05)
+
+
+def test_a_stalled_buffer_is_a_timeout_too(pipe):
+    r, w = pipe
+    frame = protocol.pack({"value": 1}, [b"x" * 64])
+    os.write(w, frame[:-10])
+    with pytest.raises(protocol.FrameTimeout):
+        protocol.read_frame(r, deadline=time.monotonic() + 0.05)
+
+
+@pytest.mark.parametrize("tail", [
+    protocol._U64.pack(2**40),                                   # one buffer of a terabyte
+    protocol._U64.pack(protocol.MAX_BUFFER_BYTES + 1),           # just over the cap
+])
+def test_a_buffer_over_the_cap_is_refused_before_it_is_read(pipe, tail):
+    r, w = pipe
+    header = json.dumps({"ok": True, "buffers": 1}).encode()
+    os.write(w, protocol._U32.pack(len(header)) + header + tail)
+    with pytest.raises(protocol.FrameTooLarge):
+        protocol.read_frame(r, deadline=_soon())
+
+
+def test_too_many_buffers_are_refused(pipe):
+    r, w = pipe
+    header = json.dumps({"buffers": protocol.MAX_BUFFERS + 1}).encode()
+    os.write(w, protocol._U32.pack(len(header)) + header)
+    with pytest.raises(protocol.FrameTooLarge, match="buffers"):
+        protocol.read_frame(r, deadline=_soon())
+
+
+def test_too_many_bytes_in_all_are_refused(pipe, monkeypatch):
+    monkeypatch.setattr(protocol, "MAX_FRAME_BYTES", 100)
+    r, w = pipe
+    os.write(w, protocol.pack({"value": 1}, [b"x" * 60, b"y" * 60]))
+    with pytest.raises(protocol.FrameTooLarge, match="bytes in one frame"):
+        protocol.read_frame(r, deadline=_soon())
+
+
+def test_a_header_over_the_cap_is_refused(pipe):
+    r, w = pipe
+    os.write(w, protocol._U32.pack(protocol.MAX_HEADER_BYTES + 1))
+    with pytest.raises(protocol.FrameTooLarge, match="header"):
+        protocol.read_frame(r, deadline=_soon())
+
+
+@pytest.mark.parametrize("count", ['"3"', "-1", "true", "1.5"])
+def test_a_bad_buffer_count_is_a_protocol_error(pipe, count):
+    r, w = pipe
+    header = ('{"buffers": %s}' % count).encode()
+    os.write(w, protocol._U32.pack(len(header)) + header)
+    with pytest.raises(ProtocolError):
+        protocol.read_frame(r, deadline=_soon())
+
+
+def test_the_caps_fit_the_largest_legitimate_reply():
+    """Exercise 8's training-check model, as weights: well inside every cap."""
+    from grader.training.check import ModelSize, ReferenceSeq2Seq
+
+    state = ReferenceSeq2Seq(ModelSize()).state_dict()
+    buffers: list[bytes] = []
+    encoded = protocol.encode(dict(state), buffers)
+    frame = protocol.pack({"ok": True, "value": encoded}, buffers)
+    assert len(buffers) <= protocol.MAX_BUFFERS // 8
+    assert max(len(b) for b in buffers) <= protocol.MAX_BUFFER_BYTES // 8
+    assert len(frame) <= protocol.MAX_FRAME_BYTES // 8
+
+
+def test_a_peer_that_stops_reading_is_a_write_timeout(pipe):
+    r, w = pipe
+    with pytest.raises(protocol.FrameTimeout):
+        protocol.write_frame(w, {"value": 1}, [b"x" * (4 << 20)], deadline=time.monotonic() + 0.05)
+
+
+# ------------------------------------------------------------------ what the judge keeps
+def test_a_failure_reply_is_capped_and_checked_field_by_field():
+    """Student-controlled text from the worker: bounded, in its own fields."""
+    client = WorkerClient("/nonexistent", [])
+    reply = {"ok": False, "kind": "error", "message": "m" * 10**6, "traceback": "t" * 10**6,
+             "type": "Not a name; rm -rf", "where": ["w" * 10**4, 3]}
+    with pytest.raises(StudentError) as caught:
+        client._value(reply, [], "f")
+    error = caught.value
+    assert len(error.message) <= MAX_WORKER_MESSAGE + 10
+    assert len(error.traceback) <= MAX_WORKER_TRACEBACK + 10
+    assert error.type_name == ""
+    assert len(error.where[0]) <= 200 and error.where[1] == 3
+    reply = dict(reply, where="not a location", kind="crashed", message=["not", "text"])
+    with pytest.raises(StudentCrashed) as crashed:
+        client._value(reply, [], "f")
+    assert crashed.value.where is None and isinstance(crashed.value.message, str)

@@ -105,3 +105,76 @@ def test_a_corrupt_notebook_costs_only_its_exercise(tmp_path):
     sub = Submission.from_path(tmp_path)
     assert sub.syntax_error("ex01_attention") and "not a readable notebook" in sub.syntax_error("ex01_attention")
     assert sub.syntax_error("ex02_masks") is None
+
+
+REFLECTION = {
+    # flagged: routes around the grader's checks
+    "import torch.nn as nn\ndef f(name):\n    return getattr(nn, name)\n": True,
+    "import torch.nn.functional as F\nf = vars(F)['scaled_dot_' + 'product_attention']\n": True,
+    "import torch\nops = torch.ops\nf = getattr(ops, 'at' + 'en')\n": True,
+    "import torch\nf = torch._C._nn\n": True,
+    "def f(m):\n    return m.__closure__[0].cell_contents\n": True,
+    "def f(c):\n    return getattr(c, '__ba' + 'ses__')[0]\n": True,
+    "def f(c):\n    return c.__wrapped__\n": True,
+    "def f(c):\n    return c.__globals__\n": True,
+    "def f():\n    return object.__subclasses__()\n": True,
+    "import gc\nobjs = gc.get_objects()\n": True,
+    "import gc\nobjs = getattr(gc, 'get_' + 'objects')()\n": True,
+    "import ctypes\n": True,
+    "import sys\nm = sys.modules['torch']\n": True,
+    "import sys\nframe = sys._getframe(1)\n": True,
+    "import importlib\nm = importlib.import_module('torch')\n": True,
+    "import importlib.util\n": True,
+    "import grader\n": True,
+    "from grader.sandbox import guards\n": True,
+    "m = __import__(''.join(['o', 's']))\n": True,
+    "x = eval('1 + 1')\n": True,
+    "def f(e):\n    return e.__traceback__.tb_frame.f_back.f_globals\n": True,
+    # not flagged: what students write
+    "import gc\nimport torch\ngc.collect()\n": False,
+    "import importlib\nimport ex01_attention\nimportlib.reload(ex01_attention)\n": False,
+    "from grader import check\ncheck(1)\n": False,
+    "import sys\nsys.path.append('..')\n": False,
+    "import torch.nn as nn\nact = getattr(nn, 'ReLU')()\n": False,
+    "import copy, math, functools, typing\nimport torch\nimport torch.nn as nn\n"
+    "lo = torch.finfo(torch.float32).min\nlayers = nn.ModuleList(copy.deepcopy(nn.Linear(2, 2)) for _ in range(2))\n": False,
+    "class A:\n    def __repr__(self):\n        return self.__class__.__name__\n": False,
+    "def f(self, i):\n    return getattr(self, f'head_{i}')\n": False,
+    "if __name__ == '__main__':\n    import gc\n    print(len(gc.get_objects()))\n": False,
+}
+
+
+def test_reflective_routes_are_found_and_course_code_is_not_flagged(tmp_path):
+    wrong = {}
+    for number, (code, flagged) in enumerate(REFLECTION.items()):
+        folder = tmp_path / str(number)
+        folder.mkdir()
+        found = make(folder, {"ex01_attention.py": code}).reflective_uses("ex01_attention")
+        if bool(found) != flagged:
+            wrong[code] = found
+    assert not wrong
+
+
+def test_no_solution_stub_or_fixture_uses_reflection():
+    repo = Path(__file__).resolve().parents[1]
+    folders = [repo / "solutions", repo / "exercises", repo / "exercises" / "notebooks",
+               *sorted((repo / "tests" / "fixtures").glob("ex0*/correct_*")),
+               *sorted((repo / "tests" / "fixtures").glob("ex0*/wrong_*")),
+               *sorted((repo / "tests" / "fixtures" / "notebooks").glob("*.ipynb"))]
+    flagged = {}
+    for folder in folders:
+        submission = Submission.from_path(folder)
+        for module in submission.files:
+            found = submission.reflective_uses(module)
+            if found:
+                flagged[f"{folder.name}/{module}"] = found
+    assert not flagged
+
+
+def test_helper_files_a_submission_imports_are_scanned_too(tmp_path):
+    sub = make(tmp_path, {"ex01_attention.py": "import helpers\n",
+                          "helpers.py": "import torch.nn.functional as F\n"
+                                        "f = getattr(F, 'scaled_dot_' + 'product_attention')\n"})
+    problem = precheck(sub, registry.get(1))
+    assert problem is not None and problem.status.value == "forbidden"
+    assert "scaled_dot_product_attention" in problem.message and "instructor" in problem.message

@@ -9,6 +9,7 @@ proxies from this module.
 from __future__ import annotations
 
 import os
+import secrets
 import select
 import sys
 import threading
@@ -23,6 +24,10 @@ DEFAULT_LOAD_TIMEOUT = float(os.environ.get("ATTN_GRADE_LOAD_TIMEOUT", "20"))
 START_TIMEOUT = 180.0
 DEFAULT_MEMORY_CAP = int(float(os.environ.get("ATTN_GRADE_MEMORY_GIB", "6")) * 2**30)
 OUTPUT_KEEP = 8 * 1024
+# Caps on the text a worker sends with a failure: it is student-controlled.
+MAX_WORKER_MESSAGE = 2000
+MAX_WORKER_TRACEBACK = 4000
+MAX_WORKER_NAME = 200
 
 
 # ------------------------------------------------------------------ outcomes
@@ -118,6 +123,7 @@ class WorkerClient:
         self.restarts = 0
         self.load_names: list[str] | None = None
         self.load_failure: BaseException | None = None
+        self.init_id = 0
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -132,16 +138,18 @@ class WorkerClient:
         self.output = OutputTail(out_r)
         self.ready = False
         self.loaded = False
-        init = {"op": "init", "staging": self.staging, "generation": self.generation,
+        self.init_id = _request_id()
+        init = {"op": "init", "id": self.init_id, "staging": self.staging,
+                "generation": self.generation,
                 "forbidden": list(self.forbidden), "forbidden_scope": list(self.forbidden_scope),
                 "memory_cap": self.memory_cap, "device": self.device}
-        protocol.write_frame(self.req_fd, init, [])
+        protocol.write_frame(self.req_fd, init, [])  # a fresh pipe: a small frame never blocks
 
     def ensure_ready(self) -> None:
         if self.proc is None:
             self.start()
         if not self.ready:
-            self._receive(START_TIMEOUT, "starting the worker", harness=True)
+            self._receive(START_TIMEOUT, "starting the worker", self.init_id, harness=True)
             self.ready = True
 
     def load(self) -> list[str]:
@@ -221,25 +229,28 @@ class WorkerClient:
                     harness: bool = False):
         if self.proc is None or not self.ready:
             self.ensure_ready()
+        request_id = _request_id()
+        message = dict(message, id=request_id)
         try:
-            protocol.write_frame(self.req_fd, message, buffers)
+            protocol.write_frame(self.req_fd, message, buffers, deadline=time.monotonic() + timeout)
+        except protocol.FrameTimeout:
+            self._died()
+            raise StudentTimeout(f"the worker stopped reading requests before `{label}`",
+                                 label=label) from None
         except (BrokenPipeError, OSError):
             reason = self._death_reason()
             self._died()
             raise StudentCrashed(f"the worker died before `{label}` ({reason})", label=label) from None
-        reply, out = self._receive(timeout, label, harness=harness)
+        reply, out = self._receive(timeout, label, request_id, harness=harness)
         return self._value(reply, out, label)
 
-    def _receive(self, timeout: float, label: str, harness: bool = False):
+    def _receive(self, timeout: float, label: str, request_id: int, harness: bool = False):
+        """The reply to request `request_id`, whole, within `timeout` seconds."""
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self._died()
-                if harness and label == "starting the worker":
-                    raise StudentCrashed(f"the worker did not start within {timeout:.0f} s")
-                raise StudentTimeout(f"`{label}` did not finish within {timeout:g} s "
-                                     "(an infinite loop, or far too slow)", label=label)
+                self._timed_out(timeout, label, harness)
             readable, _, _ = select.select([self.resp_fd], [], [], min(remaining, 0.25))
             if readable:
                 break
@@ -250,14 +261,35 @@ class WorkerClient:
                 raise StudentCrashed(f"`{label}` used more than {self.memory_cap / 2**30:.1f} GiB "
                                      "of memory and was stopped", label=label)
         try:
-            return protocol.read_frame(self.resp_fd)
+            reply, out = protocol.read_frame(self.resp_fd, deadline=deadline)
+        except protocol.FrameTimeout:
+            self._timed_out(timeout, label, harness)
         except (EOFError, OSError):
             reason = self._death_reason()
             self._died()
             raise StudentCrashed(f"the worker died during `{label}` ({reason})", label=label) from None
+        except protocol.FrameTooLarge as exc:
+            self._died()
+            raise StudentCrashed(f"the worker's reply to `{label}` is too large ({exc}); "
+                                 "it was refused unread", label=label) from None
         except protocol.ProtocolError as exc:
             self._died()
             raise StudentCrashed(f"the worker sent garbage during `{label}` ({exc})", label=label) from None
+        if reply.get("id") != request_id or isinstance(reply.get("id"), bool):
+            # Not the answer to what was asked: written by the submission, or
+            # left over from an earlier request.  Never used as a result.
+            self._died()
+            raise StudentCrashed(f"the worker's reply to `{label}` does not match the request "
+                                 "(a reply written by the submission, or out of order); it was "
+                                 "not used", label=label)
+        return reply, out
+
+    def _timed_out(self, timeout: float, label: str, harness: bool):
+        self._died()
+        if harness and label == "starting the worker":
+            raise StudentCrashed(f"the worker did not start within {timeout:.0f} s")
+        raise StudentTimeout(f"`{label}` did not finish within {timeout:g} s "
+                             "(an infinite loop, or far too slow)", label=label)
 
     def _over_memory(self) -> bool:
         if not self.memory_cap or self.proc is None:
@@ -282,16 +314,42 @@ class WorkerClient:
                 raise StudentCrashed(f"the worker sent an unreadable answer ({exc})", label=label) from None
             return _wrap_handles(value, self)
         kind = reply.get("kind", "error")
-        message = str(reply.get("message", ""))
-        tb = str(reply.get("traceback", ""))
-        where = reply.get("where")
+        message = _capped(reply.get("message", ""), MAX_WORKER_MESSAGE)
+        tb = _capped(reply.get("traceback", ""), MAX_WORKER_TRACEBACK, keep_end=True)
+        where = _location(reply.get("where"))
         if kind == "memory":
             message = f"ran out of memory: {message}"
         abort = _KIND_TO_ABORT.get(kind)
         if abort is not None:
             raise abort(message, traceback=tb, where=where, label=label)
-        raise StudentError(message, type_name=str(reply.get("type", "")), traceback=tb,
-                           where=where, label=label)
+        type_name = reply.get("type", "")
+        if not (isinstance(type_name, str) and type_name.isidentifier() and len(type_name) <= 100):
+            type_name = ""
+        raise StudentError(message, type_name=type_name, traceback=tb, where=where, label=label)
+
+
+def _request_id() -> int:
+    """Unpredictable, so code in the worker cannot forge the answer to a
+    request it has not seen (a JSON-safe integer)."""
+    return secrets.randbits(52) + 1
+
+
+def _capped(value, limit: int, *, keep_end: bool = False) -> str:
+    """Student-controlled text from the worker, as a string of bounded size."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit:
+        return text
+    if keep_end:
+        return "[...]\n" + text[-limit:]
+    return text[:limit] + " [...]"
+
+
+def _location(value):
+    """The worker's `where`: [file name, line] or None."""
+    if (isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[0], str)
+            and isinstance(value[1], int) and not isinstance(value[1], bool)):
+        return [value[0][:MAX_WORKER_NAME], value[1]]
+    return None
 
 
 # ------------------------------------------------------------------ proxies

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 import random
 import resource
 import sys
+import types
 
 import torch
 
@@ -23,64 +25,70 @@ class ForbiddenCall(BaseException):
     """
 
 
+# ------------------------------------------------------------------ tripwires
+# How the originals are kept out of the submission's reach.
+#
+# Each forbidden built-in is replaced, wherever torch holds it, by a stand-in
+# that holds NO reference to it: a plain function (or, for a class, a class
+# with no base but `object`) that knows only the built-in's dotted name.
+# There is no closure cell, `__wrapped__`, `__bases__` or attribute leading
+# back to the original.  The originals live in `_ORIGINALS` below, a private
+# table of this module: reaching it takes reflection (`__globals__`,
+# `sys.modules`, `gc`, frames, importing `grader`), and the judge's static
+# scan (grader/submission.py) flags every such route as forbidden.
+#
+# Trusted grader code inside the worker.  A module named in TRUSTED_MODULES
+# (e.g. the reference implementations that a later exercise is graded on top
+# of, thin wrappers over nn.MultiheadAttention, F.scaled_dot_product_attention,
+# nn.TransformerEncoderLayer...) may call forbidden built-ins while a
+# student's call is still caught.  The rule, applied when a stand-in is
+# called while armed: walk up the stack from the stand-in's caller, passing
+# over frames of torch, of the standard library and of the stand-ins
+# themselves (one built-in calling another); if the first other frame
+# runs code of a trusted module, the call is the grader's own and goes
+# through; otherwise (a student frame, or anything else) it is forbidden.
+# "Code of a trusted module" is decided by the identity of code objects
+# collected when the tripwires are installed, before any student code runs
+# (a file name can be forged with `compile`; a code object's identity
+# cannot).  So a trusted module must:
+#   - be listed in TRUSTED_MODULES (importable in the worker, imported at
+#     install time),
+#   - call the built-in from its own function (a `forward` that calls the
+#     built-in module, not a bare alias or subclass without methods: then no
+#     frame of it is on the stack),
+#   - never call a callable it was handed by student code (that would launder
+#     the student's call).
+TRUSTED_MODULES: tuple[str, ...] = ()
+
+_ORIGINALS: dict[str, object] = {}          # dotted name -> the original built-in
+_REAL_SUBCLASSES: dict[type, type] = {}     # a student subclass of a stand-in -> a real one
+_TRUSTED_CODE: dict[int, object] = {}       # id(code) -> code (kept alive, so ids stay unique)
+_PASS_THROUGH: tuple[str, ...] = ()         # folders whose frames are passed over
+_ACTIVE: "Tripwires | None" = None
+
+
 class Tripwires:
-    """Replace forbidden torch callables by wrappers that raise when armed."""
+    """Replace forbidden torch callables by stand-ins that raise when armed."""
 
     def __init__(self) -> None:
         self.armed = False
         self.tripped: str | None = None
 
     def install(self, dotted_names: tuple[str, ...] | list[str]) -> None:
+        global _ACTIVE
+        _ACTIVE = self
+        _prepare_trust()
         for dotted in dotted_names:
             original = _resolve(dotted)
             if original is None:
                 continue
-            wrapper = self._wrap(dotted, original)
+            _ORIGINALS[dotted] = original
+            stand_in = _stand_in_class(dotted, original) if isinstance(original, type) \
+                else _stand_in_function(dotted, original)
             for owner, attr in _references_to(original):
-                try:
-                    setattr(owner, attr, wrapper)
-                except (AttributeError, TypeError):
-                    pass
+                _replace(owner, attr, stand_in)
             for op_name in ATEN_OPS.get(dotted, ()):
-                packet = getattr(torch.ops.aten, op_name, None)
-                if packet is not None:
-                    setattr(torch.ops.aten, op_name, _TrippedOp(packet, self._trip_for(dotted)))
-
-    def _trip_for(self, dotted: str):
-        def trip():
-            if self.armed:
-                self.tripped = dotted
-                raise ForbiddenCall(f"calls {dotted}, which this exercise asks you to write yourself")
-        return trip
-
-    def _wrap(self, dotted: str, original):
-        tripwires = self
-        short = dotted.removeprefix("torch.nn.functional.").removeprefix("torch.nn.")
-
-        def trip():
-            if tripwires.armed:
-                tripwires.tripped = dotted
-                raise ForbiddenCall(f"calls {dotted}, which this exercise asks you to write yourself")
-
-        if isinstance(original, type):
-            class Tripwire(original):  # type: ignore[misc, valid-type]
-                def __init__(self, *args, **kwargs):
-                    trip()
-                    super().__init__(*args, **kwargs)
-
-            Tripwire.__name__ = original.__name__
-            Tripwire.__qualname__ = original.__qualname__
-            Tripwire.__module__ = original.__module__
-            return Tripwire
-
-        @functools.wraps(original)
-        def tripwire(*args, **kwargs):
-            trip()
-            return original(*args, **kwargs)
-
-        tripwire.__name__ = short.rsplit(".", 1)[-1]
-        del tripwire.__wrapped__  # functools.wraps' way back to the original (inspect.unwrap)
-        return tripwire
+                _replace_op(dotted, op_name)
 
     def scope(self, func):
         """Arm the tripwires only while `func` runs (exercise 8's loss)."""
@@ -98,37 +106,179 @@ class Tripwires:
         return scoped
 
 
-# The ATen operators behind a forbidden built-in, reachable as torch.ops.aten.<name>.
+def _gate(dotted: str, caller) -> None:
+    """Raise ForbiddenCall when armed and the call is not trusted grader code's."""
+    tripwires = _ACTIVE
+    if tripwires is None or not tripwires.armed or _called_by_trusted_code(caller):
+        return
+    tripwires.tripped = dotted
+    raise ForbiddenCall(f"calls {dotted}, which this exercise asks you to write yourself")
+
+
+def _called_by_trusted_code(frame) -> bool:
+    while frame is not None:
+        code = frame.f_code
+        if id(code) in _TRUSTED_CODE:
+            return True
+        if not code.co_filename.startswith(_PASS_THROUGH):
+            return False
+        frame = frame.f_back
+    return False
+
+
+def _stand_in_function(dotted: str, original):
+    """A function that knows only `dotted` (no closure over the original)."""
+    def stand_in(*args, **kwargs):
+        _gate(dotted, sys._getframe(1))
+        return _ORIGINALS[dotted](*args, **kwargs)
+
+    name = getattr(original, "__name__", dotted.rsplit(".", 1)[-1])
+    stand_in.__name__ = name
+    stand_in.__qualname__ = name
+    stand_in.__module__ = dotted.rpartition(".")[0]
+    stand_in.__doc__ = getattr(original, "__doc__", None)
+    return stand_in
+
+
+_STAND_IN_CODE = _stand_in_function("", len).__code__
+
+
+def _is_stand_in(obj) -> bool:
+    return (isinstance(obj, (_StandInOp, _StandInType))
+            or getattr(obj, "__code__", None) is _STAND_IN_CODE)
+
+
+class _StandInType(type):
+    """The metaclass of the stand-ins for forbidden classes.  A stand-in has
+    no base but `object`: calling it builds an instance of the original
+    (when allowed), and isinstance / issubclass answer as for the original."""
+
+    def __call__(cls, *args, **kwargs):
+        dotted = cls._forbidden_name
+        _gate(dotted, sys._getframe(1))
+        original = _ORIGINALS[dotted]
+        if "_forbidden_name" in cls.__dict__:
+            return original(*args, **kwargs)
+        # A subclass of the stand-in, instantiated where the built-in is allowed.
+        real = _REAL_SUBCLASSES.get(cls)
+        if real is None:
+            body = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
+            real = _REAL_SUBCLASSES[cls] = type(original)(cls.__name__, (original,), body)
+        return real(*args, **kwargs)
+
+    def __instancecheck__(cls, obj) -> bool:
+        return isinstance(obj, _ORIGINALS[cls._forbidden_name])
+
+    def __subclasscheck__(cls, sub) -> bool:
+        return isinstance(sub, type) and issubclass(sub, _ORIGINALS[cls._forbidden_name])
+
+
+def _stand_in_class(dotted: str, original: type) -> type:
+    return _StandInType(original.__name__, (), {
+        "_forbidden_name": dotted, "__module__": original.__module__,
+        "__qualname__": original.__qualname__, "__doc__": original.__doc__})
+
+
+class _StandInOp:
+    """Stands in for torch.ops.aten.<op>: calling it, or any overload of it
+    (`.default`), is gated; it holds only names."""
+
+    __slots__ = ("_dotted", "_op")
+
+    def __init__(self, dotted: str, op: str) -> None:
+        self._dotted = dotted
+        self._op = op
+
+    def __call__(self, *args, **kwargs):
+        _gate(self._dotted, sys._getframe(1))
+        return _ORIGINALS[f"torch.ops.aten.{self._op}"](*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        dotted, key = self._dotted, f"torch.ops.aten.{self._op}"
+
+        def overload(*args, **kwargs):
+            _gate(dotted, sys._getframe(1))
+            return getattr(_ORIGINALS[key], name)(*args, **kwargs)
+
+        overload.__name__ = overload.__qualname__ = name
+        return overload
+
+
+def _replace(owner, attr: str, stand_in) -> None:
+    try:
+        setattr(owner, attr, stand_in)
+    except (AttributeError, TypeError):
+        pass
+
+
+def _replace_op(dotted: str, op_name: str) -> None:
+    """The ATen operator behind a built-in: torch.ops.aten.<op>, and the C
+    functions torch binds it to (torch.<op>, torch._C._nn.<op>...)."""
+    packet = getattr(torch.ops.aten, op_name, None)
+    if packet is not None:
+        _ORIGINALS.setdefault(f"torch.ops.aten.{op_name}", packet)
+        _replace(torch.ops.aten, op_name, _StandInOp(dotted, op_name))
+    for owner in (torch._C._nn, torch._C._VariableFunctions, torch._C._VariableFunctionsClass, torch):
+        function = getattr(owner, op_name, None)
+        if callable(function) and not _is_stand_in(function):
+            key = f"{dotted}:{op_name}"
+            _ORIGINALS.setdefault(key, function)
+            _replace(owner, op_name, _stand_in_function(key, function))
+
+
+def _prepare_trust() -> None:
+    """Collect the code objects of TRUSTED_MODULES (before any student code
+    runs), and the folders whose frames the trust walk passes over."""
+    global _PASS_THROUGH
+    folders = {os.path.dirname(torch.__file__), os.path.dirname(os.__file__),
+               os.path.dirname(functools.__file__)}
+    _PASS_THROUGH = tuple(sorted(f.rstrip(os.sep) + os.sep for f in folders)) + (
+        "<frozen ", __file__)  # this file: the stand-ins' own frames (one built-in calling another)
+    for name in TRUSTED_MODULES:
+        module = importlib.import_module(name)
+        for value in vars(module).values():
+            for code in _code_objects(value, module.__name__):
+                _TRUSTED_CODE[id(code)] = code
+
+
+def _code_objects(value, module_name: str, depth: int = 0):
+    """The code objects of the functions and classes a module defines itself."""
+    if depth > 3:
+        return
+    if isinstance(value, (staticmethod, classmethod)):
+        value = value.__func__
+    if isinstance(value, property):
+        for part in (value.fget, value.fset, value.fdel):
+            if part is not None:
+                yield from _code_objects(part, module_name, depth + 1)
+        return
+    if isinstance(value, types.FunctionType) and value.__module__ == module_name:
+        yield from _nested_code(value.__code__)
+    elif isinstance(value, type) and value.__module__ == module_name:
+        for member in vars(value).values():
+            yield from _code_objects(member, module_name, depth + 1)
+
+
+def _nested_code(code):
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            yield from _nested_code(const)
+
+
+# The ATen operators (and the torch-level functions bound to them) behind a
+# forbidden built-in, including the fast paths torch's modules take.
 ATEN_OPS: dict[str, tuple[str, ...]] = {
     "torch.nn.functional.scaled_dot_product_attention": (
         "scaled_dot_product_attention", "_scaled_dot_product_attention_math",
         "_scaled_dot_product_flash_attention", "_scaled_dot_product_efficient_attention",
         "_scaled_dot_product_cudnn_attention", "_scaled_dot_product_flash_attention_for_cpu"),
     "torch.nn.functional.multi_head_attention_forward": ("_native_multi_head_attention",),
+    "torch.nn.TransformerEncoderLayer": ("_transformer_encoder_layer_fwd",),
     "torch.nn.functional.cross_entropy": ("cross_entropy_loss",),
 }
-
-
-class _TrippedOp:
-    """Stands in for torch.ops.aten.<op>: calling it, or any overload of it
-    (`.default`), trips first."""
-
-    def __init__(self, packet, trip) -> None:
-        self._packet = packet
-        self._trip = trip
-
-    def __call__(self, *args, **kwargs):
-        self._trip()
-        return self._packet(*args, **kwargs)
-
-    def __getattr__(self, name: str):
-        attr = getattr(self._packet, name)
-        if callable(attr) and not name.startswith("__"):
-            def tripped(*args, **kwargs):
-                self._trip()
-                return attr(*args, **kwargs)
-            return tripped
-        return attr
 
 
 def _resolve(dotted: str):

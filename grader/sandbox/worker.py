@@ -80,11 +80,13 @@ class Worker:
                                     "asks you to write yourself",
                          "type": "ForbiddenCall", "traceback": reply.get("traceback", "")}
                 out = []
+            reply["id"] = request.get("id")  # the judge accepts only the answer to its request
             try:
                 protocol.write_frame(self.resp_fd, reply, out)
             except TypeError as exc:
                 protocol.write_frame(self.resp_fd, {"ok": False, "kind": "error", "type": "TypeError",
-                                                    "message": str(exc), "traceback": ""}, [])
+                                                    "message": str(exc), "traceback": "",
+                                                    "id": request.get("id")}, [])
 
     def dispatch(self, request: dict, buffers: list[bytes]):
         op = request.get("op")

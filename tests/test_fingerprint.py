@@ -1,0 +1,101 @@
+"""The judge checks the grader's own files: a fingerprint over every file of
+the package (bytecode caches included), reported, and checked again after
+grading.  Tests work on a copy of the package, never on the installed one."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader import fingerprint, registry, runner
+from grader.errors import ExitCode
+from grader.fingerprint import GraderChanged
+from grader.results import Report, report_from_dict
+
+
+@pytest.fixture
+def package_copy(tmp_path) -> Path:
+    copy = tmp_path / "grader"
+    shutil.copytree(fingerprint.PACKAGE_DIR, copy)
+    return copy
+
+
+def test_the_same_files_give_the_same_fingerprint(package_copy):
+    first, again = fingerprint.fingerprint(package_copy), fingerprint.fingerprint(package_copy)
+    assert first.digest == again.digest and first.changes(again) == []
+    assert "grader/hidden/test_ex01_attention.py" in first.files
+
+
+def test_a_planted_bytecode_file_changes_the_fingerprint(package_copy):
+    before = fingerprint.fingerprint(package_copy)
+    cache = package_copy / "hidden" / "__pycache__"
+    cache.mkdir(exist_ok=True)
+    (cache / "test_ex01_attention.cpython-311.pyc").write_bytes(b"\x00" * 32)
+    after = fingerprint.fingerprint(package_copy)
+    assert after.digest != before.digest
+    assert before.changes(after) == ["grader/hidden/__pycache__/test_ex01_attention.cpython-311.pyc (added)"]
+
+
+def test_an_edited_or_removed_file_changes_the_fingerprint(package_copy):
+    before = fingerprint.fingerprint(package_copy)
+    oracles = package_copy / "hidden" / "oracles.py"
+    oracles.write_text(oracles.read_text() + "\n# altered\n")
+    (package_copy / "hints.py").unlink()
+    with pytest.raises(GraderChanged) as caught:
+        fingerprint.verify(before)
+    assert caught.value.exit_code == ExitCode.INTERNAL_ERROR
+    assert "grader/hidden/oracles.py (changed)" in caught.value.message
+    assert "grader/hints.py (removed)" in caught.value.message
+
+
+def _missing_exercise_1(tmp_path: Path) -> Path:
+    """A submission without exercise 1: graded without starting a worker."""
+    folder = tmp_path / "submission"
+    folder.mkdir()
+    (folder / "notes.py").write_text("x = 1\n")
+    return folder
+
+
+def test_the_report_carries_the_fingerprint(package_copy, tmp_path, monkeypatch):
+    monkeypatch.setattr(fingerprint, "PACKAGE_DIR", package_copy)
+    report = runner.grade(_missing_exercise_1(tmp_path), [registry.get(1)], runner.GradingOptions(seed=1))
+    assert report.grader_fingerprint == fingerprint.fingerprint(package_copy).digest
+    assert report_from_dict(report.to_dict()).grader_fingerprint == report.grader_fingerprint
+    assert report_from_dict(Report("s", 1).to_dict()).grader_fingerprint == ""
+
+
+def test_a_change_while_grading_stops_with_an_internal_error(package_copy, tmp_path, monkeypatch):
+    """Something writes into the grader during the run: no report, exit code 3,
+    and the message names the file."""
+    monkeypatch.setattr(fingerprint, "PACKAGE_DIR", package_copy)
+    planted = package_copy / "hidden" / "__pycache__" / "oracles.cpython-311.pyc"
+
+    def plant(event, **_):
+        if event == "exercise_start":
+            planted.parent.mkdir(exist_ok=True)
+            planted.write_bytes(b"planted")
+
+    submission = _missing_exercise_1(tmp_path)
+    with pytest.raises(GraderChanged) as caught:
+        runner.grade(submission, [registry.get(1)], runner.GradingOptions(seed=1), progress=plant)
+    assert caught.value.exit_code == ExitCode.INTERNAL_ERROR
+    assert "grader/hidden/__pycache__/oracles.cpython-311.pyc (added)" in caught.value.message
+    # The same judge process refuses to grade anything else on the altered files.
+    with pytest.raises(GraderChanged):
+        runner.grade(submission, [registry.get(1)], runner.GradingOptions(seed=1))
+
+
+def test_the_judge_writes_no_bytecode_and_has_its_modules_before_grading(package_copy, monkeypatch):
+    monkeypatch.setattr(fingerprint, "PACKAGE_DIR", package_copy)
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)
+    monkeypatch.delenv("PYTHONDONTWRITEBYTECODE", raising=False)
+    fingerprint.freeze_judge()
+    assert sys.dont_write_bytecode and os.environ["PYTHONDONTWRITEBYTECODE"] == "1"
+    for exercise in registry.EXERCISES:
+        assert f"grader.hidden.{exercise.test_module.removesuffix('.py')}" in sys.modules
+    for module in ("grader.hidden.oracles", "grader.render.markdown", "grader.training.check"):
+        assert module in sys.modules
