@@ -1,0 +1,213 @@
+"""Duplicate and similarity flags: pairs of submissions for a human to look at.
+
+Never a penalty: two students may well write the same twelve lines of a
+well-known equation.  A flag only says where to look.
+
+Per exercise file, the code a student wrote is compared with everyone else's:
+
+- the code: the file's statements with docstrings, comments and layout
+  removed (`ast.unparse`), one line per statement; lines that are also in the
+  exercise's stub are left out, so untouched (or barely touched) stubs never
+  pair up;
+- identical: the same remaining lines, in the same order;
+- similar: the remaining lines with every name the student chose replaced by
+  one placeholder (names of built-ins, imported modules and attributes such
+  as `torch.softmax` stay), compared token by token with difflib; a ratio of
+  SIMILARITY_THRESHOLD or more, over at least MIN_TOKENS tokens, is flagged.
+- the reference solution: a student's code identical to (or similar to) the
+  solution of that exercise is flagged too.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import io
+import tokenize
+from collections import Counter
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from pathlib import Path
+
+from grader import registry
+
+SIMILARITY_THRESHOLD = 0.92     # difflib ratio of the renamed token streams
+MIN_TOKENS = 40                 # shorter student code is too generic to compare
+SOLUTION = "the reference solution"
+_BUILTINS = frozenset(dir(builtins)) | {"self", "cls"}
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    lines: tuple[str, ...]        # the student's own statements, normalised
+    tokens: tuple[str, ...]       # the same with chosen names replaced
+
+    @property
+    def empty(self) -> bool:
+        return not self.lines
+
+
+def _strip_docstrings(tree: ast.AST) -> None:
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+
+
+def statement_lines(text: str) -> list[str] | None:
+    """One normalised line per statement (docstrings, comments, layout gone); None if unparsable."""
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return None
+    _strip_docstrings(tree)
+    return [line.strip() for line in ast.unparse(tree).splitlines() if line.strip()]
+
+
+def _imported_names(text: str) -> set[str]:
+    names = set()
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError):
+        return names
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                names.add((alias.asname or alias.name).split(".")[0])
+    return names
+
+
+def renamed_tokens(lines: list[str], keep: set[str]) -> list[str]:
+    """The tokens of `lines`, each name the student chose replaced by `_`."""
+    tokens: list[str] = []
+    source = "\n".join(lines) + "\n"
+    previous = ""
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT,
+                            tokenize.ENDMARKER, tokenize.COMMENT):
+                continue
+            text = tok.string
+            if tok.type == tokenize.NAME and not (text in keep or text in _BUILTINS
+                                                  or previous == "." or _is_keyword(text)):
+                text = "_"
+            tokens.append(text)
+            previous = tok.string
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        return [line for line in lines]
+    return tokens
+
+
+def _is_keyword(name: str) -> bool:
+    import keyword
+
+    return keyword.iskeyword(name) or keyword.issoftkeyword(name)
+
+
+def fingerprint(text: str, stub: str | None = None) -> Fingerprint:
+    """The student's own code in `text`: its statements minus the stub's."""
+    lines = statement_lines(text)
+    if lines is None:
+        return Fingerprint((), ())
+    if stub:
+        stub_lines = Counter(statement_lines(stub) or [])
+        mine = []
+        for line in lines:
+            if stub_lines[line] > 0:
+                stub_lines[line] -= 1
+            else:
+                mine.append(line)
+        lines = mine
+    keep = _imported_names(text)
+    return Fingerprint(tuple(lines), tuple(renamed_tokens(lines, keep)))
+
+
+def similarity(a: Fingerprint, b: Fingerprint) -> float:
+    if len(a.tokens) < MIN_TOKENS or len(b.tokens) < MIN_TOKENS:
+        return 0.0
+    matcher = SequenceMatcher(None, a.tokens, b.tokens, autojunk=False)
+    if matcher.real_quick_ratio() < SIMILARITY_THRESHOLD or matcher.quick_ratio() < SIMILARITY_THRESHOLD:
+        return 0.0
+    return matcher.ratio()
+
+
+@dataclass(frozen=True)
+class Flag:
+    exercise: int
+    student: str
+    other: str                   # another student, or SOLUTION
+    kind: str                    # "identical" or "similar"
+    ratio: float = 1.0
+
+    def text(self) -> str:
+        if self.kind == "identical":
+            return f"ex{self.exercise:02d}: identical to {self.other}"
+        return f"ex{self.exercise:02d}: similar to {self.other} ({self.ratio:.0%})"
+
+
+def find_flags(codes: dict[str, dict[int, str]], *, stubs: dict[int, str] | None = None,
+               solutions: dict[int, str] | None = None) -> list[Flag]:
+    """Flags for {student: {exercise: source text}}; each pair flagged once per student."""
+    stubs, solutions = stubs or {}, solutions or {}
+    found: list[Flag] = []
+    exercises = sorted({n for files in codes.values() for n in files})
+    for number in exercises:
+        prints = {student: fingerprint(files[number], stubs.get(number))
+                  for student, files in sorted(codes.items()) if number in files}
+        prints = {s: p for s, p in prints.items() if not p.empty}
+        reference = (fingerprint(solutions[number], stubs.get(number))
+                     if number in solutions else None)
+        names = sorted(prints)
+        for i, one in enumerate(names):
+            for two in names[i + 1:]:
+                flag = _compare(number, one, prints[one], two, prints[two])
+                if flag:
+                    found += [flag, Flag(number, two, one, flag.kind, flag.ratio)]
+            if reference is not None and not reference.empty:
+                flag = _compare(number, one, prints[one], SOLUTION, reference)
+                if flag:
+                    found.append(flag)
+    return found
+
+
+def _compare(number: int, one: str, a: Fingerprint, two: str, b: Fingerprint) -> Flag | None:
+    if a.lines == b.lines:
+        return Flag(number, one, two, "identical")
+    ratio = similarity(a, b)
+    if ratio >= SIMILARITY_THRESHOLD:
+        return Flag(number, one, two, "similar", ratio)
+    return None
+
+
+def course_texts(folder: Path | None) -> dict[int, str]:
+    """{exercise: text} of a course folder's exercise files (stubs or solutions), if there."""
+    if folder is None or not folder.is_dir():
+        return {}
+    found = {}
+    for exercise in registry.EXERCISES:
+        path = folder / exercise.file
+        if path.is_file():
+            found[exercise.number] = path.read_text(encoding="utf-8")
+    return found
+
+
+def flag_rows(rows, sources, exercises: list[int], *, stubs: dict[int, str] | None = None,
+              solutions: dict[int, str] | None = None) -> list[Flag]:
+    """Compute the flags of a batch and put each on its student's row; returns them."""
+    codes: dict[str, dict[int, str]] = {}
+    for student, submission in sources.items():
+        files = {}
+        for number in exercises:
+            source = submission.files.get(registry.get(number).module)
+            if source is not None and not source.problem:
+                files[number] = source.text
+        codes[student] = files
+    flags = find_flags(codes, stubs=stubs, solutions=solutions)
+    by_student: dict[str, list[str]] = {}
+    for flag in flags:
+        by_student.setdefault(flag.student, []).append(flag.text())
+    for row in rows:
+        row.flags = by_student.get(row.student, [])
+    return flags

@@ -1,0 +1,1 @@
+"""The `attn-grade` click commands, one module per group of commands."""
