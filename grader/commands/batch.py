@@ -19,6 +19,7 @@ from grader.batch.run import DEFAULT_SEED, DEFAULT_TIMEOUT, BatchOptions, run_ba
 from grader.batch.writers import GRADEBOOK_FORMATS, read_gradebook, write_gradebook
 from grader.devices import resolve_device
 from grader.errors import ExitCode, GraderError
+from grader.results import FeedbackLevel
 
 BATCH_FORMATS = GRADEBOOK_FORMATS + lms.LMS_FORMATS
 
@@ -61,6 +62,10 @@ def write_outputs(book, output: Path, fmt: str, roster: Path | None, assignment:
               help="The LMS column: 'Name (id)' updates an existing Canvas assignment.")
 @click.option("--feedback-dir", type=click.Path(path_type=Path), default=None,
               help="Write one STUDENT.md (the scorecard) and STUDENT.json per student here.")
+@click.option("--feedback", "feedback_level", type=click.Choice([level.value for level in FeedbackLevel]),
+              default=FeedbackLevel.FULL.value, show_default=True,
+              help="What --feedback-dir shows: full (values and inputs), hints (no values), score "
+                   "(points only).  The gradebook JSON always keeps everything.")
 @click.option("--compare", "compare_with", type=click.Path(path_type=Path), default=None,
               help="A previous run's gradebook (.json or .csv): print what changed, and why.")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
@@ -88,7 +93,7 @@ def write_outputs(book, output: Path, fmt: str, roster: Path | None, assignment:
               help="Seconds one call into student code may take (default: the grader's).")
 @handled
 def batch_command(submissions: Path, output: Path, fmt: str, roster, assignment: str, feedback_dir,
-                  compare_with, jobs: int, exercise_keys, shard, force: bool, cache_dir, stubs,
+                  feedback_level: str, compare_with, jobs: int, exercise_keys, shard, force: bool, cache_dir, stubs,
                   solutions, seed: int, max_examples, no_train: bool, device: str, timeout: float,
                   call_timeout) -> None:
     """Grade every submission in SUBMISSIONS (one sub-folder or notebook per student)."""
@@ -105,7 +110,7 @@ def batch_command(submissions: Path, output: Path, fmt: str, roster, assignment:
     book, stats = run_batch(submissions, options, progress=ProgressView())
     written = write_outputs(book, output, fmt, roster, assignment)
     if feedback_dir is not None:
-        feedback = write_feedback(book, feedback_dir)
+        feedback = write_feedback(book, feedback_dir, FeedbackLevel(feedback_level))
         written.append(feedback_dir)
         click.echo(f"feedback: {len(feedback) // 2} students in {feedback_dir}", err=True)
     rate = f", {stats.per_minute:.1f} submissions/min with --jobs {jobs}" if stats.graded else ""

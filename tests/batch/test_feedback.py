@@ -55,3 +55,27 @@ def test_render_of_a_gradebook_explains_what_it_needs(tmp_path):
     single.write_text(json.dumps(fixed_report().to_dict()))
     result = CliRunner().invoke(render_command, [str(single), "--student", "alice"])
     assert result.exit_code == 2 and "batch gradebook" in result.output
+
+
+def test_feedback_levels_hide_values_or_everything_but_points(tmp_path):
+    from grader.results import FeedbackLevel
+
+    report = fixed_report()
+    failing = [t for e in report.exercises for t in e.tests if t.message]
+    assert any("expected" in t.message for t in failing) and any(t.example for t in failing)
+    for level in FeedbackLevel:
+        folder = tmp_path / level.value
+        write_feedback(book(), folder, level)
+        text = (folder / "alice.md").read_text()
+        shown = json.loads((folder / "alice.json").read_text())
+        tests = [t for e in shown["exercises"] for t in e["tests"]]
+        assert shown["total"] == round(report.total, 4)             # points are always there
+        if level is FeedbackLevel.FULL:
+            assert text == render_text(report, "markdown")
+            continue
+        assert "0.325861" not in text and "AttentionCase" not in text   # no values, no inputs
+        assert all(t["message"] == "" and t["example"] == "" for t in tests)
+        hints = [t["hint"] for t in tests if t["hint"]]
+        assert bool(hints) == (level is FeedbackLevel.HINTS)
+        if level is FeedbackLevel.HINTS:
+            assert "applied after the softmax" in text
