@@ -46,6 +46,13 @@ class Fingerprint:
     def empty(self) -> bool:
         return not self.lines
 
+    def to_dict(self) -> dict:
+        return {"lines": list(self.lines), "tokens": list(self.tokens)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Fingerprint":
+        return cls(tuple(d.get("lines", ())), tuple(d.get("tokens", ())))
+
 
 def _strip_docstrings(tree: ast.AST) -> None:
     for node in ast.walk(tree):
@@ -147,29 +154,51 @@ class Flag:
         return f"ex{self.exercise:02d}: similar to {self.other} ({self.ratio:.0%})"
 
 
-def find_flags(codes: dict[str, dict[int, str]], *, stubs: dict[int, str] | None = None,
-               solutions: dict[int, str] | None = None) -> list[Flag]:
-    """Flags for {student: {exercise: source text}}; each pair flagged once per student."""
-    stubs, solutions = stubs or {}, solutions or {}
+def pair_flags(prints: dict[str, dict[int, Fingerprint]]) -> list[Flag]:
+    """Flags between students, from {student: {exercise: fingerprint}}; each pair in both rows."""
     found: list[Flag] = []
-    exercises = sorted({n for files in codes.values() for n in files})
+    exercises = sorted({n for files in prints.values() for n in files})
     for number in exercises:
-        prints = {student: fingerprint(files[number], stubs.get(number))
-                  for student, files in sorted(codes.items()) if number in files}
-        prints = {s: p for s, p in prints.items() if not p.empty}
-        reference = (fingerprint(solutions[number], stubs.get(number))
-                     if number in solutions else None)
-        names = sorted(prints)
+        mine = {s: files[number] for s, files in sorted(prints.items())
+                if number in files and not files[number].empty}
+        names = sorted(mine)
         for i, one in enumerate(names):
             for two in names[i + 1:]:
-                flag = _compare(number, one, prints[one], two, prints[two])
+                flag = _compare(number, one, mine[one], two, mine[two])
                 if flag:
                     found += [flag, Flag(number, two, one, flag.kind, flag.ratio)]
-            if reference is not None and not reference.empty:
-                flag = _compare(number, one, prints[one], SOLUTION, reference)
-                if flag:
-                    found.append(flag)
     return found
+
+
+def solution_flags(prints: dict[str, dict[int, Fingerprint]], solutions: dict[int, Fingerprint]) -> list[Flag]:
+    found = []
+    for student, files in sorted(prints.items()):
+        for number, print_ in sorted(files.items()):
+            reference = solutions.get(number)
+            if reference is None or reference.empty or print_.empty:
+                continue
+            flag = _compare(number, student, print_, SOLUTION, reference)
+            if flag:
+                found.append(flag)
+    return found
+
+
+def fingerprints(codes: dict[str, dict[int, str]], stubs: dict[int, str]) -> dict[str, dict[int, Fingerprint]]:
+    return {student: {n: fingerprint(text, stubs.get(n)) for n, text in files.items()}
+            for student, files in codes.items()}
+
+
+def find_flags(codes: dict[str, dict[int, str]], *, stubs: dict[int, str] | None = None,
+               solutions: dict[int, str] | None = None) -> list[Flag]:
+    """Flags for {student: {exercise: source text}}: between students, and with the solutions."""
+    stubs, solutions = stubs or {}, solutions or {}
+    prints = fingerprints(codes, stubs)
+    references = {n: fingerprint(text, stubs.get(n)) for n, text in solutions.items()}
+    return pair_flags(prints) + solution_flags(prints, references)
+
+
+def _order(flag: Flag) -> tuple:
+    return (flag.exercise, flag.other == SOLUTION, flag.other)
 
 
 def _compare(number: int, one: str, a: Fingerprint, two: str, b: Fingerprint) -> Flag | None:
@@ -194,8 +223,10 @@ def course_texts(folder: Path | None) -> dict[int, str]:
 
 
 def flag_rows(rows, sources, exercises: list[int], *, stubs: dict[int, str] | None = None,
-              solutions: dict[int, str] | None = None) -> list[Flag]:
-    """Compute the flags of a batch and put each on its student's row; returns them."""
+              solutions: dict[int, str] | None = None) -> dict[int, Fingerprint]:
+    """Flag a batch: each row gets its `flags`, and its `code` (the fingerprints, so
+    that `merge` can flag pairs across shards); returns the solutions' fingerprints."""
+    stubs = stubs or {}
     codes: dict[str, dict[int, str]] = {}
     for student, submission in sources.items():
         files = {}
@@ -204,10 +235,23 @@ def flag_rows(rows, sources, exercises: list[int], *, stubs: dict[int, str] | No
             if source is not None and not source.problem:
                 files[number] = source.text
         codes[student] = files
-    flags = find_flags(codes, stubs=stubs, solutions=solutions)
-    by_student: dict[str, list[str]] = {}
-    for flag in flags:
-        by_student.setdefault(flag.student, []).append(flag.text())
+    prints = fingerprints(codes, stubs)
     for row in rows:
-        row.flags = by_student.get(row.student, [])
+        row.code = {n: p.to_dict() for n, p in prints.get(row.student, {}).items() if not p.empty}
+    references = {n: fingerprint(text, stubs.get(n)) for n, text in (solutions or {}).items()
+                  if n in exercises}
+    reflag(rows, references)
+    return references
+
+
+def reflag(rows, references: dict[int, Fingerprint]) -> list[Flag]:
+    """Set every row's `flags` from the rows' stored fingerprints (`row.code`): pairs of
+    students, and each student with the solution fingerprints `references`."""
+    prints = {row.student: {int(n): Fingerprint.from_dict(d) for n, d in row.code.items()} for row in rows}
+    flags = pair_flags(prints) + solution_flags(prints, references)
+    by_student: dict[str, list[Flag]] = {}
+    for flag in flags:
+        by_student.setdefault(flag.student, []).append(flag)
+    for row in rows:
+        row.flags = [f.text() for f in sorted(by_student.get(row.student, []), key=_order)]
     return flags

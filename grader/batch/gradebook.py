@@ -52,6 +52,7 @@ class Row:
     cached: bool = False
     report: Report | None = None
     flags: list[str] = field(default_factory=list)   # for a human to look at (flags.py)
+    code: dict[int, dict] = field(default_factory=dict)   # flags.Fingerprint per exercise, for merge
 
     @property
     def total(self) -> float | None:
@@ -65,6 +66,7 @@ class Row:
                 "total": None if self.total is None else round(self.total, 4),
                 "max_total": self.max_total, "note": self.note, "hash": self.snapshot_hash,
                 "flags": list(self.flags),
+                "code": {str(k): v for k, v in sorted(self.code.items())},
                 "report": None if self.report is None else self.report.to_dict()}
 
     @classmethod
@@ -74,6 +76,7 @@ class Row:
                    points={int(k): float(v) for k, v in (d.get("points") or {}).items()},
                    max_total=float(d.get("max_total") or 0.0), note=d.get("note", ""),
                    snapshot_hash=d.get("hash", ""), flags=list(d.get("flags") or []),
+                   code={int(k): v for k, v in (d.get("code") or {}).items()},
                    report=None if d.get("report") is None else report_from_dict(d["report"]))
 
     @classmethod
@@ -93,6 +96,7 @@ class Gradebook:
     shard: str | None = None
     options: dict = field(default_factory=dict)
     grader_version: str = __version__
+    references: dict[int, dict] = field(default_factory=dict)   # the solutions' flags.Fingerprint
 
     def sorted_rows(self) -> list[Row]:
         return sorted(self.rows, key=lambda r: r.student)
@@ -104,7 +108,8 @@ class Gradebook:
         return {"schema": GRADEBOOK_SCHEMA, "kind": GRADEBOOK_KIND,
                 "grader_version": self.grader_version, "fingerprint": self.fingerprint,
                 "seed": self.seed, "exercises": list(self.exercises), "shard": self.shard,
-                "options": self.options, "students": [r.to_dict() for r in self.sorted_rows()]}
+                "options": self.options, "students": [r.to_dict() for r in self.sorted_rows()],
+                "references": {str(k): v for k, v in sorted(self.references.items())}}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Gradebook":
@@ -113,4 +118,5 @@ class Gradebook:
         return cls(exercises=list(data["exercises"]), rows=[Row.from_dict(r) for r in data["students"]],
                    seed=data.get("seed", 0), fingerprint=data.get("fingerprint", ""),
                    shard=data.get("shard"), options=data.get("options", {}),
-                   grader_version=data.get("grader_version", ""))
+                   grader_version=data.get("grader_version", ""),
+                   references={int(k): v for k, v in (data.get("references") or {}).items()})

@@ -1,9 +1,14 @@
-"""`merge`: one gradebook from the results of `batch --shard i/n` runs."""
+"""`merge`: one gradebook from the results of `batch --shard i/n` runs.
+
+Duplicate flags between students of different shards are found again here,
+from the code fingerprints the shards' JSON carry (CSV shards carry none:
+their flags are kept as they are)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from grader.batch import flags
 from grader.batch.gradebook import Gradebook, Row
 from grader.batch.writers import read_gradebook
 from grader.errors import GraderError
@@ -33,7 +38,11 @@ def merge(paths: list[Path]) -> tuple[Gradebook, list[str]]:
                                       "with different results")
                 continue
             rows[row.student] = (path, row)
-    book = Gradebook(exercises=first.exercises, rows=[r for _, r in rows.values()], seed=first.seed,
+    merged = [r for _, r in rows.values()]
+    references = {n: d for _, book in books for n, d in book.references.items()}
+    if any(r.code for r in merged):        # JSON shards: flag pairs across them too
+        flags.reflag(merged, {n: flags.Fingerprint.from_dict(d) for n, d in references.items()})
+    book = Gradebook(exercises=first.exercises, rows=merged, seed=first.seed, references=references,
                      fingerprint=first.fingerprint, shard=None, options=first.options,
                      grader_version=first.grader_version)
     return book, warnings

@@ -160,9 +160,10 @@ def run_batch(root: Path, options: BatchOptions, progress: Progress | None = Non
                     if progress:
                         progress("row", row=row)
             stats.seconds = time.perf_counter() - graded_started
-    flags.flag_rows(rows, sources, options.exercises, stubs=flags.course_texts(options.stubs),
-                    solutions=flags.course_texts(options.solutions))
+    references = flags.flag_rows(rows, sources, options.exercises, stubs=flags.course_texts(options.stubs),
+                                 solutions=flags.course_texts(options.solutions))
     book = Gradebook(exercises=list(options.exercises), rows=rows, seed=options.seed,
+                     references={n: p.to_dict() for n, p in references.items() if not p.empty},
                      fingerprint=fingerprint,
                      shard=f"{options.shard[0]}/{options.shard[1]}" if options.shard else None,
                      options=settings.to_dict())

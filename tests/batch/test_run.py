@@ -19,10 +19,12 @@ import pytest
 from click.testing import CliRunner
 
 from grader.batch.gradebook import RowStatus
+from grader.batch.jobs import JudgeReply
 from grader.batch.merge import merge
 from grader.batch.run import BatchOptions, run_batch
 from grader.batch.writers import csv_text, write_gradebook
 from grader.commands.batch import batch_command, diff_command, merge_command
+from grader.results import report_from_dict
 from tests.batch.classroom import STUDENTS, make_class
 from tests.conftest import FIXTURES, SOLUTIONS
 
@@ -63,6 +65,35 @@ def graded(tmp_path_factory):
     alice.write_text(original)
     return {"root": root, "subs": subs, "csv": out, "cache": cache, "result": result,
             "tampered": tampered == wrong}
+
+
+class FakePool:
+    """Stands in for the judges where a test is about what is sent to them, not grading:
+    every job is answered with `report` (and recorded)."""
+
+    jobs: list = []
+
+    def __init__(self, report):
+        self.report = report
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+    def grade(self, jobs):
+        for job in jobs:
+            FakePool.jobs.append(job)
+            yield job, JudgeReply.graded(job.id, report_from_dict(self.report.to_dict()))
+
+
+def full_marks(graded):
+    book = json.loads(graded["csv"].with_suffix(".json").read_text())
+    return report_from_dict(next(s["report"] for s in book["students"] if s["student"] == "alice"))
 
 
 def options(cache: Path, **extra) -> BatchOptions:
@@ -111,13 +142,19 @@ def test_what_is_graded_is_the_snapshot_taken_before_any_student_code_ran(graded
     assert csv_text(book) == graded["csv"].read_text()
 
 
-def test_the_cache_is_outside_the_class_folder_and_keyed_by_content(graded):
+def test_the_cache_is_outside_the_class_folder_and_keyed_by_content(graded, tmp_path):
     subs, cache = graded["subs"], graded["cache"]
     assert len(list(cache.glob("*.json"))) == 7             # graded reports; empty frank is not cached
     inside = [p for p in subs.rglob("*") if "cache" in p.name or p.suffix == ".json"]
     assert inside == []
-    book, stats = run_batch(subs, options(cache, force=True, shard=(2, 4)))   # bob and frank
+    FakePool.jobs = []
+    scratch = shutil.copytree(cache, tmp_path / "cache")      # the fake grade must not reach the shared cache
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("grader.batch.run.JudgePool", FakePool(full_marks(graded)))
+        book, stats = run_batch(subs, options(scratch, force=True, shard=(2, 4)))   # bob and frank
     assert (stats.graded, stats.cached, stats.empty) == (1, 0, 1)
+    assert len(FakePool.jobs) == 1 and FakePool.jobs[0].path != str(subs / "bob")   # a snapshot
+    assert book.row("bob").total == 10.0
 
 
 def test_feedback_per_student(graded):
@@ -156,17 +193,21 @@ def test_regrade_compare_lists_what_changed(graded, tmp_path):
     carol = graded["subs"] / "carol" / "ex01_attention.py"
     original = carol.read_text()
     shutil.copy(SOLUTIONS / "ex01_attention.py", carol)
+    FakePool.jobs = []
     try:
         with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("grader.batch.run.JudgePool", FakePool(full_marks(graded)))
             mp.setattr("grader.batch.run.grader_fingerprint", lambda: FINGERPRINT)
             result = CliRunner().invoke(batch_command, [
                 str(graded["subs"]), "-e", "1", "--call-timeout", "2", "--max-examples", "5",
-                "--output", str(tmp_path / "new.csv"), "--cache-dir", str(graded["cache"]),
+                "--output", str(tmp_path / "new.csv"),
+                "--cache-dir", str(shutil.copytree(graded["cache"], tmp_path / "cache")),
                 "--compare", str(graded["csv"].with_suffix(".json"))])
     finally:
         carol.write_text(original)
     assert result.exit_code == 0, result.output
     assert "1 graded, 6 from the cache, 1 empty" in result.output       # only the changed file
+    assert len(FakePool.jobs) == 1
     assert "1 students changed, 7 unchanged" in result.output
     assert "carol: " in result.output and "→ 10 [submission changed" in result.output
     diff = CliRunner().invoke(diff_command, [str(graded["csv"]), str(tmp_path / "new.csv")])
