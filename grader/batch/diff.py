@@ -9,20 +9,33 @@ a CSV carries points and hashes only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 
 from grader.batch.gradebook import Gradebook, Row
 from grader.batch.writers import HASH_CHARS, read_gradebook
-from grader.results import Report
+from grader.results import Report, Status
 
 POINTS_EPSILON = 1e-6
+
+
+class ChangeKind(str, Enum):
+    CHANGED = "changed"
+    ADDED = "added"         # a student only in NEW
+    REMOVED = "removed"     # a student only in OLD
 
 
 @dataclass(frozen=True)
 class TestChange:
     name: str
-    old: str          # a Status value, or "absent"
-    new: str
+    old: Status | None      # None: the test was not there
+    new: Status | None
+
+    __test__ = False
+
+    def text(self) -> str:
+        return (f"{self.name}: {self.old.value if self.old else 'absent'} → "
+                f"{self.new.value if self.new else 'absent'}")
 
 
 @dataclass
@@ -36,7 +49,7 @@ class ExerciseChange:
 @dataclass
 class StudentChange:
     student: str
-    kind: str                        # "changed", "added", "removed"
+    kind: ChangeKind
     old_total: float | None = None
     new_total: float | None = None
     old_status: str = ""
@@ -56,12 +69,12 @@ class GradebookDiff:
         return not self.changes
 
 
-def _tests(report: Report | None, number: int) -> dict[str, str]:
+def _tests(report: Report | None, number: int) -> dict[str, Status]:
     if report is None:
         return {}
     for exercise in report.exercises:
         if exercise.number == number:
-            return {t.name: t.status.value for t in exercise.tests}
+            return {t.name: t.status for t in exercise.tests}
     return {}
 
 
@@ -73,13 +86,13 @@ def _hashes_differ(old: str, new: str) -> bool:
 
 
 def _row_change(old: Row, new: Row, exercises: list[int]) -> StudentChange | None:
-    change = StudentChange(old.student, "changed", old.total, new.total, old.status.value, new.status.value)
+    change = StudentChange(old.student, ChangeKind.CHANGED, old.total, new.total, old.status.value, new.status.value)
     for number in exercises:
         before, after = old.points.get(number), new.points.get(number)
         moved = (before is None) != (after is None) or (
             before is not None and after is not None and abs(before - after) > POINTS_EPSILON)
         old_tests, new_tests = _tests(old.report, number), _tests(new.report, number)
-        tests = [TestChange(name, old_tests.get(name, "absent"), new_tests.get(name, "absent"))
+        tests = [TestChange(name, old_tests.get(name), new_tests.get(name))
                  for name in sorted(set(old_tests) | set(new_tests))
                  if old_tests.get(name) != new_tests.get(name)]
         if moved or tests:
@@ -113,10 +126,10 @@ def diff_gradebooks(old: Gradebook, new: Gradebook) -> GradebookDiff:
     for student in sorted(set(olds) | set(news)):
         if student not in news:
             row = olds[student]
-            changes.append(StudentChange(student, "removed", old_total=row.total, old_status=row.status.value))
+            changes.append(StudentChange(student, ChangeKind.REMOVED, old_total=row.total, old_status=row.status.value))
         elif student not in olds:
             row = news[student]
-            changes.append(StudentChange(student, "added", new_total=row.total, new_status=row.status.value))
+            changes.append(StudentChange(student, ChangeKind.ADDED, new_total=row.total, new_status=row.status.value))
         else:
             change = _row_change(olds[student], news[student], exercises)
             if change is None:
@@ -144,10 +157,10 @@ def summary_lines(diff: GradebookDiff) -> list[str]:
         return lines
     lines.append(f"{len(diff.changes)} students changed, {diff.unchanged} unchanged")
     for change in diff.changes:
-        if change.kind == "added":
+        if change.kind is ChangeKind.ADDED:
             lines.append(f"{change.student}: new ({_points(change.new_total)}, {change.new_status})")
             continue
-        if change.kind == "removed":
+        if change.kind is ChangeKind.REMOVED:
             lines.append(f"{change.student}: gone (was {_points(change.old_total)}, {change.old_status})")
             continue
         status = (f", {change.old_status} → {change.new_status}"
@@ -159,5 +172,5 @@ def summary_lines(diff: GradebookDiff) -> list[str]:
             lines.append(f"  ex{exercise.number:02d}: {_points(exercise.old_points)} → "
                          f"{_points(exercise.new_points)}")
             for test in exercise.tests:
-                lines.append(f"    {test.name}: {test.old} → {test.new}")
+                lines.append(f"    {test.text()}")
     return lines

@@ -27,6 +27,7 @@ import tokenize
 from collections import Counter
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from enum import Enum
 from pathlib import Path
 
 from grader import registry
@@ -140,16 +141,21 @@ def similarity(a: Fingerprint, b: Fingerprint) -> float:
     return matcher.ratio()
 
 
+class FlagKind(str, Enum):
+    IDENTICAL = "identical"
+    SIMILAR = "similar"
+
+
 @dataclass(frozen=True)
 class Flag:
     exercise: int
     student: str
     other: str                   # another student, or SOLUTION
-    kind: str                    # "identical" or "similar"
+    kind: FlagKind
     ratio: float = 1.0
 
     def text(self) -> str:
-        if self.kind == "identical":
+        if self.kind is FlagKind.IDENTICAL:
             return f"ex{self.exercise:02d}: identical to {self.other}"
         return f"ex{self.exercise:02d}: similar to {self.other} ({self.ratio:.0%})"
 
@@ -203,10 +209,10 @@ def _order(flag: Flag) -> tuple:
 
 def _compare(number: int, one: str, a: Fingerprint, two: str, b: Fingerprint) -> Flag | None:
     if a.lines == b.lines:
-        return Flag(number, one, two, "identical")
+        return Flag(number, one, two, FlagKind.IDENTICAL)
     ratio = similarity(a, b)
     if ratio >= SIMILARITY_THRESHOLD:
-        return Flag(number, one, two, "similar", ratio)
+        return Flag(number, one, two, FlagKind.SIMILAR, ratio)
     return None
 
 

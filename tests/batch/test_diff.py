@@ -41,7 +41,7 @@ def test_a_test_that_now_passes_in_a_changed_submission():
     change = diff.changes[0]
     assert change.reasons == ["submission changed (222222222222 → 333333333333)"]
     assert [(e.number, [(t.name, t.old, t.new) for t in e.tests]) for e in change.exercises] == [
-        (2, [(failing.name, "failed", "passed")])]
+        (2, [(failing.name, Status.FAILED, Status.PASSED)])]
     text = "\n".join(summary_lines(diff))
     assert "bob:" in text and f"{failing.name}: failed → passed" in text
 
@@ -54,7 +54,7 @@ def test_a_new_grader_same_submissions_added_and_removed_students():
     new.rows[1].status = RowStatus.GRADED
     diff = diff_gradebooks(old, new)
     assert "grader fingerprint 0.1.0+aaa → 0.1.0+bbb" in diff.reasons
-    kinds = {c.student: c.kind for c in diff.changes}
+    kinds = {c.student: c.kind.value for c in diff.changes}
     assert kinds == {"alice": "added", "bob": "changed", "carl": "added"}
     bob = next(c for c in diff.changes if c.student == "bob")
     assert bob.reasons == ["same submission"]

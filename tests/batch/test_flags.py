@@ -28,7 +28,7 @@ def renamed(text: str) -> str:
 
 
 def flags_of(codes, **kw) -> set[tuple[str, str, str]]:
-    return {(f.student, f.other, f.kind) for f in find_flags(codes, stubs={1: STUB}, **kw)}
+    return {(f.student, f.other, f.kind.value) for f in find_flags(codes, stubs={1: STUB}, **kw)}
 
 
 def test_identical_after_comments_whitespace_and_docstrings():

@@ -22,6 +22,7 @@ from grader.batch.gradebook import RowStatus
 from grader.batch.jobs import JudgeReply
 from grader.batch.merge import merge
 from grader.batch.run import BatchOptions, run_batch
+from grader.batch.snapshot import SnapshotFolder
 from grader.batch.writers import csv_text, write_gradebook
 from grader.commands.batch import batch_command, diff_command, merge_command
 from grader.results import report_from_dict
@@ -250,10 +251,20 @@ def test_a_judge_past_the_timeout_is_stopped_and_the_batch_goes_on(tmp_path):
     (subs / "stuck").mkdir(parents=True)
     (subs / "stuck" / "ex01_attention.py").write_text("while True:\n    pass\n")   # hangs on import
     (subs / "nobody").mkdir()
-    book, stats = run_batch(subs, options(tmp_path / "cache", jobs=1, timeout=3.0))
+    roots = []
+
+    class RecordedSnapshots(SnapshotFolder):
+        def __init__(self):
+            super().__init__()
+            roots.append(self.root)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("grader.batch.run.SnapshotFolder", RecordedSnapshots)
+        book, stats = run_batch(subs, options(tmp_path / "cache", jobs=1, timeout=3.0))
     rows = {r.student: r for r in book.rows}
     assert rows["stuck"].status is RowStatus.TIMEOUT and "longer than 3 s" in rows["stuck"].note
     assert rows["stuck"].total is None and rows["nobody"].status is RowStatus.EMPTY
     assert stats.failed == 1
     assert not list((tmp_path / "cache").glob("*.json"))    # failures are not cached
+    assert _processes_in(roots[0]) == [] and not roots[0].exists()   # the judge, its zygote, the snapshots: gone
     assert "stuck,,,10.00,timeout," in csv_text(book)
