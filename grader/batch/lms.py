@@ -90,6 +90,19 @@ def read_roster(path: Path) -> dict[str, RosterEntry]:
     return roster
 
 
+IDENTITY_FIELDS = {"canvas": ("canvas_id", "sis_user_id", "sis_login_id"),
+                   "moodle": ("email", "username", "sis_user_id")}
+
+
+def check_roster(roster: dict[str, RosterEntry], fmt: str) -> None:
+    """Every entry has an id the LMS `fmt` can match (checked before grading, not after)."""
+    fields = IDENTITY_FIELDS[fmt]
+    lacking = [e.folder for e in roster.values() if not any(getattr(e, f) for f in fields)]
+    if lacking:
+        raise GraderError(f"roster: {', '.join(lacking[:5])} {'has' if len(lacking) == 1 else 'have'} "
+                          f"none of {', '.join(fields)} ({fmt.capitalize()} needs one)")
+
+
 def _score(row: Row | None) -> str:
     if row is None or row.total is None:
         return ""
@@ -111,6 +124,7 @@ def canvas_csv(book: Gradebook, roster: dict[str, RosterEntry],
     """Canvas's gradebook import: identity columns, then one column for the
     assignment ("Name (assignment id)" updates an existing one; a new name
     creates it, with the Points Possible row's points)."""
+    check_roster(roster, "canvas")
     result, pairs = _match(book, roster)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -118,9 +132,6 @@ def canvas_csv(book: Gradebook, roster: dict[str, RosterEntry],
     max_total = max((r.max_total for r in book.rows), default=0.0)
     writer.writerow(["Points Possible", "", "", "", "", f"{max_total:.2f}"])
     for entry, row in pairs:
-        if not (entry.canvas_id or entry.sis_user_id or entry.sis_login_id):
-            raise GraderError(f"roster: {entry.folder!r} has none of canvas_id, sis_user_id, "
-                              "sis_login_id (Canvas needs one)")
         writer.writerow([entry.name or entry.folder, entry.canvas_id, entry.sis_user_id,
                          entry.sis_login_id, entry.section, _score(row)])
     result.text = out.getvalue()
@@ -131,14 +142,12 @@ def moodle_csv(book: Gradebook, roster: dict[str, RosterEntry],
                assignment: str = DEFAULT_ASSIGNMENT) -> LmsFile:
     """A Moodle grade import CSV: identity columns (map one of them to the
     user at import), then the score column (map it to the grade item)."""
+    check_roster(roster, "moodle")
     result, pairs = _match(book, roster)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*MOODLE_IDENTITY, assignment])
     for entry, row in pairs:
-        if not (entry.email or entry.username or entry.sis_user_id):
-            raise GraderError(f"roster: {entry.folder!r} has none of email, username, sis_user_id "
-                              "(Moodle needs one)")
         writer.writerow([entry.username, entry.sis_user_id, entry.email, entry.name or entry.folder,
                          _score(row)])
     result.text = out.getvalue()

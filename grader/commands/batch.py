@@ -10,7 +10,7 @@ import click
 from grader.authoring.commands import handled
 from grader.batch import diff as diffs
 from grader.batch import lms
-from grader.batch.cache import default_cache_dir
+from grader.batch.cache import default_cache_dir, is_inside
 from grader.batch.discover import parse_exercises, parse_shard
 from grader.batch.feedback import write_feedback
 from grader.batch.merge import merge
@@ -32,14 +32,24 @@ def _course_folder(value: Path | None, default: str) -> Path | None:
     return Path(default) if Path(default).is_dir() else None
 
 
-def write_outputs(book, output: Path, fmt: str, roster: Path | None, assignment: str) -> list[Path]:
-    """The gradebook files; for an LMS format, its CSV at `output` and the gradebook JSON beside."""
+def load_roster(fmt: str, roster: Path | None) -> dict[str, lms.RosterEntry] | None:
+    """The roster an LMS format needs, read and checked before anything is graded."""
     if fmt not in lms.LMS_FORMATS:
-        return write_gradebook(book, output, fmt)
+        return None
     if roster is None:
         raise GraderError(f"--format {fmt} needs --roster ROSTER.csv (folder names → LMS ids)",
                           hint="see docs/lms.md")
-    exported = lms.lms_file(fmt, book, lms.read_roster(roster), assignment)
+    entries = lms.read_roster(roster)
+    lms.check_roster(entries, fmt)
+    return entries
+
+
+def write_outputs(book, output: Path, fmt: str, roster: dict[str, lms.RosterEntry] | None,
+                  assignment: str) -> list[Path]:
+    """The gradebook files; for an LMS format, its CSV at `output` and the gradebook JSON beside."""
+    if fmt not in lms.LMS_FORMATS:
+        return write_gradebook(book, output, fmt)
+    exported = lms.lms_file(fmt, book, roster or {}, assignment)
     for warning in exported.warnings():
         click.secho(f"warning: {warning}", fg="yellow", err=True)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -97,8 +107,10 @@ def batch_command(submissions: Path, output: Path, fmt: str, roster, assignment:
                   solutions, seed: int, max_examples, no_train: bool, device: str, timeout: float,
                   call_timeout) -> None:
     """Grade every submission in SUBMISSIONS (one sub-folder or notebook per student)."""
-    if fmt in lms.LMS_FORMATS and roster is None:
-        raise GraderError(f"--format {fmt} needs --roster ROSTER.csv", hint="see docs/lms.md")
+    entries = load_roster(fmt, roster)
+    if feedback_dir is not None and is_inside(feedback_dir, submissions):
+        raise GraderError(f"--feedback-dir {feedback_dir} is inside the class folder {submissions}",
+                          hint="write feedback somewhere else (it would be taken for a student)")
     previous = read_gradebook(compare_with) if compare_with is not None else None
     options = BatchOptions(exercises=parse_exercises(exercise_keys), jobs=jobs, seed=seed,
                            max_examples=max_examples, train=not no_train,
@@ -108,7 +120,7 @@ def batch_command(submissions: Path, output: Path, fmt: str, roster, assignment:
                            stubs=_course_folder(stubs, "exercises"),
                            solutions=_course_folder(solutions, "solutions"))
     book, stats = run_batch(submissions, options, progress=ProgressView())
-    written = write_outputs(book, output, fmt, roster, assignment)
+    written = write_outputs(book, output, fmt, entries, assignment)
     if feedback_dir is not None:
         feedback = write_feedback(book, feedback_dir, FeedbackLevel(feedback_level))
         written.append(feedback_dir)

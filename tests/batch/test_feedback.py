@@ -79,3 +79,14 @@ def test_feedback_levels_hide_values_or_everything_but_points(tmp_path):
         assert bool(hints) == (level is FeedbackLevel.HINTS)
         if level is FeedbackLevel.HINTS:
             assert "applied after the softmax" in text
+
+
+def test_feedback_inside_the_class_folder_is_refused_before_grading(tmp_path):
+    from grader.commands.batch import batch_command
+
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice" / "ex01_attention.py").write_text("x = 1\n")
+    result = CliRunner().invoke(batch_command, [str(tmp_path), "-e", "1", "--feedback-dir",
+                                                str(tmp_path / "feedback"), "-o", str(tmp_path / "g.csv")])
+    assert result.exit_code == 2 and "inside the class folder" in result.output
+    assert not (tmp_path / "g.csv").exists()

@@ -70,17 +70,25 @@ def test_roster_problems_are_one_line_errors(tmp_path):
         canvas_csv(book(), read_roster(path))
 
 
-def test_batch_refuses_canvas_without_a_roster(tmp_path):
+def test_batch_checks_the_roster_before_grading(tmp_path):
     from grader.commands.batch import batch_command
 
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice" / "ex01_attention.py").write_text("x = 1\n")
     result = CliRunner().invoke(batch_command, [str(tmp_path), "--format", "canvas", "-e", "1"])
     assert result.exit_code == 2 and "--roster" in result.output
+    roster = tmp_path / "roster.csv"
+    roster.write_text("folder,email\nalice,a@b.c\n")          # Moodle could match her, Canvas cannot
+    result = CliRunner().invoke(batch_command, [str(tmp_path), "--format", "canvas", "--roster",
+                                                str(roster), "-e", "1", "-o", str(tmp_path / "x.csv")])
+    assert result.exit_code == 2 and "Canvas needs one" in result.output
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_write_outputs_writes_the_lms_file_and_the_gradebook_json(tmp_path):
     from grader.commands.batch import write_outputs
 
-    written = write_outputs(book(), tmp_path / "canvas.csv", "canvas", SAMPLE_ROSTER, "lab")
+    written = write_outputs(book(), tmp_path / "canvas.csv", "canvas", read_roster(SAMPLE_ROSTER), "lab")
     assert [p.name for p in written] == ["canvas.csv", "canvas.json"]
     assert table((tmp_path / "canvas.csv").read_text())[0][-1] == "lab"
     assert write_gradebook(book(), tmp_path / "g.json")[0].read_text().startswith("{")
