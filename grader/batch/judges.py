@@ -150,6 +150,7 @@ class JudgePool:
             self._idle.put(judge)
         self._executor = ThreadPoolExecutor(len(self.judges), thread_name_prefix="attn-grade-judge")
         self._stopping = False
+        self._futures: set[Future] = set()
 
     def _grade_one(self, job: GradingJob) -> tuple[GradingJob, JudgeReply]:
         judge = self._idle.get()
@@ -165,6 +166,7 @@ class JudgePool:
 
     def grade(self, jobs: Iterable[GradingJob]) -> Iterator[tuple[GradingJob, JudgeReply]]:
         pending: set[Future] = {self._executor.submit(self._grade_one, job) for job in jobs}
+        self._futures |= pending
         try:
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
@@ -178,6 +180,8 @@ class JudgePool:
 
     def close(self) -> None:
         """Let idle judges finish; kill the ones still grading (an interrupted batch)."""
+        if any(not future.done() for future in self._futures):
+            self._stopping = True
         for judge in self.judges:
             judge.kill() if self._stopping else judge.close()
         self._executor.shutdown(wait=True, cancel_futures=True)

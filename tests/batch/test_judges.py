@@ -54,3 +54,26 @@ def test_the_pool_answers_every_job_once(tmp_path):
         answered = list(pool.grade(jobs))
     assert sorted(j.id for j, _ in answered) == sorted(j.id for j in jobs)
     assert all(r.job_id == j.id and r.status is Status.CRASHED for j, r in answered)
+
+
+def test_an_interrupted_pool_stops_its_judges(tmp_path):
+    import os
+
+    pids = tmp_path / "pids"
+    # answers its first job, then hangs on the next one
+    python = fake_python(tmp_path, f'echo $$ >> {pids}\nread line\n'
+                         'id=$(printf %s "$line" | sed \'s/.*"id": "\\([0-9a-f]*\\)".*/\\1/\')\n'
+                         'printf \'{"id": "%s", "ok": false, "status": "error", "message": "m"}\\n\' "$id"\n'
+                         'read line\nsleep 1000\n')
+    jobs = [GradingJob(**JOB) for _ in range(3)]
+    with JudgePool(2, tmp_path / "logs", workdir=tmp_path / "work", timeout=600, python=python) as pool:
+        for _job, reply in pool.grade(jobs):
+            assert reply.status is Status.ERROR
+            break                                   # the instructor pressed ^C
+    assert all(judge.proc is None for judge in pool.judges)
+    for pid in map(int, pids.read_text().split()):
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        raise AssertionError(f"judge {pid} still runs")
