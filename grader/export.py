@@ -4,8 +4,10 @@
       exercises/ex01_attention.py ...     the generated stubs (never solutions/)
       exercises/notebooks/*.ipynb         the notebooks, when the course has them
       README.md                           install, run, how grading works, statuses
-      pyproject.toml                      installs the harness, pinned to this version
-      constraints.txt                     the torch pin (CPU wheel), as in this repo
+      pyproject.toml                      installs the harness (see grader/harness.py)
+      constraints.txt                     the torch pin (CPU wheel), as in this repo, and
+                                          `--find-links dist` when the harness is a wheel
+      dist/attn_grade-*.whl               by default: a wheel of this harness
       .github/workflows/grade.yml         grades every push and pull request
       .gitignore
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,12 +31,13 @@ import click
 
 from grader import __version__, registry
 from grader.errors import GraderError, handle_errors
+from grader.harness import Harness, check_requirement_text
+from grader.harness import resolve as resolve_harness
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 WORKFLOW_TEMPLATE = TEMPLATES / "student-grade.yml"
 README_TEMPLATE = TEMPLATES / "student-README.md"
 WORKFLOW_PATH = ".github/workflows/grade.yml"
-DEFAULT_HARNESS = f"attn-grade=={__version__}"
 # The workflow template's default threshold, replaced by --fail-under at export.
 FAIL_UNDER_TOKEN = "vars.ATTN_GRADE_FAIL_UNDER || '{points}'"
 TEMPLATE_FAIL_UNDER = registry.max_total()
@@ -190,24 +194,12 @@ py-modules = []
 
 
 def check_harness(harness: str) -> str:
-    harness = harness.strip()
-    try:
-        from packaging.requirements import InvalidRequirement, Requirement
-    except ImportError:  # pragma: no cover - packaging comes with pip and pytest
-        return harness
-    try:
-        requirement = Requirement(harness)
-    except InvalidRequirement as exc:
-        raise GraderError(f"--harness {harness!r} is not a requirement ({exc})",
-                          hint="e.g. attn-grade==0.1.0 or 'attn-grade @ git+https://github.com/ORG/attn-grade@v0.1.0'") from None
-    if requirement.name.lower().replace("_", "-") != "attn-grade":
-        raise GraderError(f"--harness {harness!r} does not install attn-grade")
-    return harness
+    """A requirement naming attn-grade (kept for callers of the old API)."""
+    return check_requirement_text(harness.strip())
 
 
-def student_files(source: Path, *, harness: str = DEFAULT_HARNESS,
-                  fail_under: float | None = None) -> dict[str, str | Path]:
-    """{path in the student repository: text, or a file to copy}."""
+def check_course(source: Path) -> Path:
+    """The course's exercises/ folder, once it is known to be up to date with solutions/."""
     exercises = source / "exercises"
     if not exercises.is_dir():
         raise GraderError(f"no exercises/ folder in {source}",
@@ -221,6 +213,16 @@ def student_files(source: Path, *, harness: str = DEFAULT_HARNESS,
             raise GraderError("exercises/ is out of date with solutions/: "
                               + ", ".join(p.name for p in stale),
                               hint="run `attn-grade generate` first")
+    for ex in registry.EXERCISES:
+        if not (exercises / ex.file).exists():
+            raise GraderError(f"missing stub {exercises / ex.file}", hint="run `attn-grade generate` first")
+    return exercises
+
+
+def student_files(source: Path, *, harness: Harness,
+                  fail_under: float | None = None) -> dict[str, str | Path]:
+    """{path in the student repository: text, or a file to copy} (after `check_course`)."""
+    exercises = source / "exercises"
     files: dict[str, str | Path] = {}
     for ex in registry.EXERCISES:
         stub = exercises / ex.file
@@ -231,42 +233,57 @@ def student_files(source: Path, *, harness: str = DEFAULT_HARNESS,
     for notebook in notebooks:
         files[f"exercises/notebooks/{notebook.name}"] = notebook
     threshold = registry.max_total() if fail_under is None else fail_under
-    files["README.md"] = readme_text(harness=harness, fail_under=threshold, notebooks=bool(notebooks))
-    files["pyproject.toml"] = pyproject_text(harness)
+    files["README.md"] = readme_text(harness=harness.description, fail_under=threshold,
+                                     notebooks=bool(notebooks))
+    files["pyproject.toml"] = pyproject_text(harness.requirement)
     constraints = source / "constraints.txt"
-    if constraints.exists():
-        files["constraints.txt"] = constraints
+    lines = constraints.read_text(encoding="utf-8").splitlines() if constraints.exists() else []
+    if lines or harness.constraints:
+        files["constraints.txt"] = "\n".join(lines + harness.constraints) + "\n"
+    if harness.wheel is not None:
+        files[f"dist/{harness.wheel.name}"] = harness.wheel
     files[WORKFLOW_PATH] = workflow_text(threshold)
     files[".gitignore"] = GITIGNORE
     return files
 
 
-def export_student(dest: Path, source: Path = Path("."), *, harness: str = DEFAULT_HARNESS,
+def export_student(dest: Path, source: Path = Path("."), *, harness: str | None = None,
                    fail_under: float | None = None, force: bool = False) -> list[Path]:
-    """Write the student repository into `dest`; returns the files written."""
+    """Write the student repository into `dest`; returns the files written.
+    `harness`: what it installs the grader from (grader/harness.py; default: a
+    wheel of this harness in dist/)."""
     source, dest = source.resolve(), dest.resolve()
-    harness = check_harness(harness)
     if dest == source or dest in source.parents:
         raise GraderError(f"{dest} holds the course repository itself; export somewhere else")
     if dest.exists() and not dest.is_dir():
         raise GraderError(f"{dest} exists and is not a folder")
     if dest.exists() and any(dest.iterdir()) and not force:
         raise GraderError(f"{dest} is not empty", hint="pass --force to overwrite the exported files")
-    files = student_files(source, harness=harness, fail_under=fail_under)
-    texts = {name: (item.read_text(encoding="utf-8") if isinstance(item, Path) else item)
-             for name, item in files.items()}
-    leaks = find_leaks(texts, source / "solutions")
-    if leaks:
-        raise GraderError("refusing to export: solution code in " + "; ".join(map(str, leaks[:5])),
-                          hint="a solution line must stay between # BEGIN SOLUTION / # END SOLUTION")
-    if force and (dest / "exercises").is_dir():
-        shutil.rmtree(dest / "exercises")  # no stale stubs or notebooks from an older export
-    written = []
-    for name, text in texts.items():
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        written.append(target)
+    check_course(source)            # before building a wheel for nothing
+    with tempfile.TemporaryDirectory(prefix="attn-grade-export-") as work:
+        resolved = resolve_harness(harness, Path(work))
+        files = student_files(source, harness=resolved, fail_under=fail_under)
+        binary = {name: item for name, item in files.items() if name.startswith("dist/")}
+        texts = {name: (item.read_text(encoding="utf-8") if isinstance(item, Path) else item)
+                 for name, item in files.items() if name not in binary}
+        leaks = find_leaks(texts, source / "solutions")
+        if leaks:
+            raise GraderError("refusing to export: solution code in " + "; ".join(map(str, leaks[:5])),
+                              hint="a solution line must stay between # BEGIN SOLUTION / # END SOLUTION")
+        for stale in ("exercises", "dist"):
+            if force and (dest / stale).is_dir():
+                shutil.rmtree(dest / stale)  # no stale stubs, notebooks or wheels from an older export
+        written = []
+        for name, text in texts.items():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            written.append(target)
+        for name, path in binary.items():
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+            written.append(target)
     return written
 
 
@@ -274,9 +291,11 @@ def export_student(dest: Path, source: Path = Path("."), *, harness: str = DEFAU
 @click.argument("dest", type=click.Path(path_type=Path))
 @click.option("--source", type=click.Path(path_type=Path, exists=True, file_okay=False), default=".",
               show_default=True, help="The course repository (holds exercises/ and solutions/).")
-@click.option("--harness", default=DEFAULT_HARNESS, show_default=True,
-              help="How the student repository installs the grader: a pinned version or a git URL "
-                   "('attn-grade @ git+https://github.com/ORG/attn-grade@v0.1.0').")
+@click.option("--harness", default=None,
+              help="What the student repository installs the grader from: a wheel, a folder of "
+                   "attn-grade's source, a VCS URL (git+https://github.com/ORG/attn-grade@v0.1.0) "
+                   "or a published requirement (attn-grade==0.1.0); checked to resolve. "
+                   "[default: a wheel of this harness, built into dist/]")
 @click.option("--fail-under", type=click.FloatRange(min=0), default=None, metavar="POINTS",
               help="The workflow's default threshold (default: full marks); a repository variable "
                    "ATTN_GRADE_FAIL_UNDER overrides it.")

@@ -177,3 +177,27 @@ def report_from_dict(d: dict) -> Report:
         grader_version=d.get("grader_version", ""), device=d.get("device", "cpu"),
         duration=d.get("duration", 0.0), grader_fingerprint=d.get("grader_fingerprint", ""),
     )
+
+
+class FeedbackLevel(str, Enum):
+    """What a student is shown of a Report (`--feedback`)."""
+
+    FULL = "full"      # everything: messages with actual and expected values, inputs, hints
+    HINTS = "hints"    # which properties failed and the hints, without values or inputs
+    SCORE = "score"    # points and statuses only
+
+
+def redacted(report: Report, level: FeedbackLevel | str) -> Report:
+    """A copy of `report` holding only what `level` lets a student see."""
+    level = FeedbackLevel(level)
+    if level is FeedbackLevel.FULL:
+        return report_from_dict(report.to_dict())
+    copy = report_from_dict(report.to_dict())
+    for exercise in copy.exercises:
+        if level is FeedbackLevel.SCORE:
+            exercise.notes, exercise.output, exercise.extra = [], "", {}
+        for test in exercise.tests:
+            test.message, test.example = "", ""
+            if level is FeedbackLevel.SCORE:
+                test.hint, test.traceback, test.description = "", "", ""
+    return copy

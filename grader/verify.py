@@ -199,7 +199,8 @@ def verify(solutions: Path, mutants_dir: Path | None, exercises: list[Exercise],
            jobs: int = 1, seed: int = VERIFY_SEED, timeout: float = 900.0,
            max_examples: int | None = None, progress=None) -> VerifyResult:
     from grader.authoring.generate import stub_texts
-    from grader.batch import hidden_tests_exist, run_jobs
+    from grader.batch.discover import hidden_tests_exist
+    from grader.batch.legacy import run_jobs
 
     if not solutions.is_dir():
         raise GraderError(f"no solutions folder at {solutions}", hint="pass --solutions DIR")

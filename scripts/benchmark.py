@@ -13,15 +13,24 @@ The tests never time anything: the training check's verdict logic is tested
 with an injected clock and budget. `--training` is where its real figures
 come from: the budget calibrated on this machine, and how the reference
 solution and a correct-but-slow loop (tests/fixtures/ex08/) fare against it.
+
+    python scripts/benchmark.py --batch 24 --jobs 2     # class throughput (submissions/min)
+
+`--batch N` grades a class of N submissions (copies of solutions/ and of
+the stubs, each made distinct so nothing comes from the cache) with
+`attn-grade batch --jobs J`, once without and once with the training check,
+and prints the submissions per minute the command reports.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,6 +71,37 @@ def training_check(repeat: int) -> None:
                       f"{t.get('budget_s', 0):8.1f} {t.get('seconds_per_reference_step', 0):10.4f}")
     finally:
         shutil.rmtree(slow, ignore_errors=True)
+def make_class(folder: Path, count: int) -> Path:
+    """`count` students: solutions and stubs in turn, each with its own comment."""
+    subs = folder / "submissions"
+    for index in range(count):
+        source = REPO / ("solutions" if index % 2 == 0 else "exercises")
+        student = subs / f"student{index:03d}"
+        student.mkdir(parents=True)
+        for py in source.glob("*.py"):
+            (student / py.name).write_text(py.read_text() + f"\n# student {index}\n")
+    return subs
+
+
+def batch_throughput(count: int, jobs: int, exercises: str | None) -> list[tuple[str, float, float]]:
+    """(label, submissions per minute, wall seconds) without and with the training check."""
+    rows = []
+    for label, extra in (("batch --no-train", ["--no-train"]), ("batch (training check)", [])):
+        with tempfile.TemporaryDirectory(prefix="attn-grade-bench-") as tmp:
+            subs = make_class(Path(tmp), count)
+            cmd = [sys.executable, "-m", "grader.cli", "batch", str(subs), "--jobs", str(jobs),
+                   "--output", str(Path(tmp) / "out" / "grades.csv"), "--cache-dir",
+                   str(Path(tmp) / "cache"), "--seed", "1", *extra]
+            if exercises:
+                cmd += ["--exercises", exercises]
+            start = time.perf_counter()
+            proc = subprocess.run(cmd, cwd=tmp, capture_output=True, text=True)
+            wall = time.perf_counter() - start
+            found = re.search(r"([0-9.]+) submissions/min", proc.stderr)
+            if proc.returncode not in (0, 1) or not found:
+                sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+            rows.append((label, float(found.group(1)), wall))
+    return rows
 
 
 def main() -> None:
@@ -72,9 +112,18 @@ def main() -> None:
                         help="label:args, e.g. 'ex1:exercise 1' (default: exercises 1, 2 and 1+2)")
     parser.add_argument("--training", action="store_true",
                         help="time the training check (solutions and a slow loop) instead")
+    parser.add_argument("--batch", type=int, default=0, metavar="N",
+                        help="measure class throughput on N submissions instead")
+    parser.add_argument("--jobs", type=int, default=2, help="judges for --batch")
+    parser.add_argument("--exercises", default=None, help="exercises for --batch (default: all)")
     args = parser.parse_args()
     if args.training:
         training_check(args.repeat)
+        return
+    if args.batch:
+        print(f"{'class of ' + str(args.batch) + ', --jobs ' + str(args.jobs):44} {'subs/min':>9} {'wall s':>7}")
+        for label, rate, wall in batch_throughput(args.batch, args.jobs, args.exercises):
+            print(f"{label:44} {rate:9.1f} {wall:7.1f}")
         return
     cases = args.case or ["exercise 1:exercise 1", "exercise 2:exercise 2", "exercises 1+2:exercise 1 2"]
     python = sys.executable

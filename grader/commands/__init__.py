@@ -10,8 +10,8 @@ import click
 
 from grader import __version__
 from grader.authoring.commands import generate_command
-from grader.batch import batch_command, merge_command
 from grader.ci import render_command
+from grader.commands.batch import batch_command, diff_command, merge_command
 from grader.commands import grading
 from grader.commands.grading import all_command, exercise_command
 from grader.commands.listing import list_command
@@ -31,7 +31,7 @@ def main() -> None:
 
 
 for _command in (list_command, exercise_command, all_command, generate_command, batch_command,
-                 merge_command, verify_command, render_command, export_student_command):
+                 merge_command, diff_command, verify_command, render_command, export_student_command):
     main.add_command(_command)
 
 

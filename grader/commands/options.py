@@ -29,8 +29,9 @@ OPTIONS: dict[str, Callable[..., Callable]] = {
         "--submission", "-s", default="exercises", show_default=True, type=click.Path(path_type=Path),
         help="Folder of exercise files or a notebook (instructors: solutions)."),
     "seed": _declare(
-        "--seed", type=int, default=None,
-        help="Hypothesis seed; printed with every run so a failure reproduces."),
+        "--seed", type=click.IntRange(0, 2**63 - 1), default=None,
+        help="Hypothesis seed, printed in every report so a run reproduces [default: a fresh one "
+             "for exercise/all; the course seed (grader/course.py) for batch and verify]."),
     "format": _declare(
         "--format", "fmt", type=click.Choice(FORMATS), default="rich", show_default=True,
         help="How to show the results (json: stdout holds the JSON alone)."),
