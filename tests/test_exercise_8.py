@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 
 import pytest
 import torch
@@ -234,7 +235,7 @@ def test_calibration_runs_the_reference_workload_on_the_cpu():
                                                                    num_layers=1, d_ff=16))
     threads = torch.get_num_threads()
     seconds = check.calibrate(config, warmup_steps=1, timed_steps=2)
-    assert 0 < seconds < 10 and torch.get_num_threads() == threads
+    assert math.isfinite(seconds) and seconds > 0 and torch.get_num_threads() == threads
     bf16 = check.calibrate(dataclasses.replace(config, amp="bf16"), warmup_steps=1, timed_steps=1)
     assert bf16 > 0
 
@@ -242,7 +243,7 @@ def test_calibration_runs_the_reference_workload_on_the_cpu():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_calibration_on_cuda_with_fp16_and_a_scaler():  # pragma: no cover - GPU machines only
     seconds = check.calibrate(check.config_for("cuda"), warmup_steps=2, timed_steps=3)
-    assert 0 < seconds < 5
+    assert math.isfinite(seconds) and seconds > 0
 
 
 @pytest.mark.slow

@@ -26,9 +26,6 @@ from tests.conftest import import_solution, EXERCISES, FIXTURES, SOLUTIONS, desc
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
 
-# Test time (the sum of the tests' own durations, worker start excluded) that
-# grading exercises 3-5 of the solutions must stay under.
-TEST_TIME_BUDGET = 15.0
 
 
 _solution = import_solution
@@ -42,10 +39,6 @@ def test_solutions_score_30_of_30():
         assert result.status is Status.PASSED, describe(result)
         assert result.points == pytest.approx(10.0), describe(result)
     assert report.total == pytest.approx(30.0)
-    test_time = sum(t.duration for r in report.exercises for t in r.tests)
-    print(f"exercises 3-5 of solutions/: {report.duration:.1f} s in all, {test_time:.1f} s of tests")
-    assert test_time < TEST_TIME_BUDGET, "\n".join(
-        f"{r.number}: {t.name} {t.duration:.2f} s" for r in report.exercises for t in r.tests)
 
 
 @pytest.mark.slow

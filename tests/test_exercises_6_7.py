@@ -1,5 +1,5 @@
 """Exercises 6 (layers) and 7 (Transformer): the reference solutions get
-full marks quickly, the stubs get nothing as "not implemented", and the
+full marks, the stubs get nothing as "not implemented", and the
 judge's own references agree with PyTorch and with the solutions.
 
 The wrong and correct submissions are in tests/fixtures/ex06 and ex07
@@ -20,9 +20,6 @@ from tests.conftest import import_solution, EXERCISES, SOLUTIONS, describe, grad
 
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnknownMarkWarning")
 
-# Test time (the sum of the tests' own durations, worker start excluded) that
-# grading exercises 6 and 7 of the solutions must stay under.
-TEST_TIME_BUDGET = 10.0
 
 
 _solution = import_solution
@@ -30,15 +27,11 @@ _solution = import_solution
 
 # ------------------------------------------------------------------ grading
 @pytest.mark.slow
-def test_solutions_score_full_marks_quickly():
+def test_solutions_score_full_marks():
     report = grade(SOLUTIONS, 6, 7)
     for result in report.exercises:
         assert result.status is Status.PASSED, describe(result)
         assert result.points == pytest.approx(10.0), describe(result)
-    test_time = sum(t.duration for r in report.exercises for t in r.tests)
-    print(f"exercises 6-7 of solutions/: {report.duration:.1f} s in all, {test_time:.1f} s of tests")
-    assert test_time < TEST_TIME_BUDGET, "\n".join(
-        f"{r.number}: {t.name} {t.duration:.2f} s" for r in report.exercises for t in r.tests)
 
 
 @pytest.mark.slow
