@@ -270,7 +270,7 @@ class WorkerClient:
             raise StudentCrashed(f"the worker died during `{label}` ({reason})", label=label) from None
         except protocol.FrameTooLarge as exc:
             self._died()
-            raise StudentCrashed(f"the worker's reply to `{label}` is too large ({exc}); "
+            raise StudentCrashed(f"reply too large: the worker's answer to `{label}` announced {exc}; "
                                  "it was refused unread", label=label) from None
         except protocol.ProtocolError as exc:
             self._died()

@@ -197,6 +197,8 @@ class _StandInOp:
         if name.startswith("_"):
             raise AttributeError(name)
         dotted, key = self._dotted, f"torch.ops.aten.{self._op}"
+        if not callable(getattr(_ORIGINALS[key], name)):
+            return getattr(_ORIGINALS[key], name)  # plain data (names, tags)
 
         def overload(*args, **kwargs):
             _gate(dotted, sys._getframe(1))
