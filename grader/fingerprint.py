@@ -132,10 +132,14 @@ def import_judge_modules(test_modules: Iterable[str] | None = None,
         warnings.simplefilter("ignore")
         for package_name in packages:
             package = importlib.import_module(package_name)
+            folder = Path(package.__file__).parent
             for info in pkgutil.iter_modules(package.__path__, prefix=package_name + "."):
                 short = info.name.rpartition(".")[2]
                 if wanted is not None and short.startswith("test_") and short not in wanted:
                     continue
+                if not ((folder / f"{short}.py").is_file()
+                        or (folder / short / "__init__.py").is_file()):
+                    continue  # bytecode without a source: never the grader's own module
                 importlib.import_module(info.name)
                 names.append(info.name)
     return names

@@ -99,3 +99,22 @@ def test_the_judge_writes_no_bytecode_and_has_its_modules_before_grading(package
         assert f"grader.hidden.{exercise.test_module.removesuffix('.py')}" in sys.modules
     for module in ("grader.hidden.oracles", "grader.render.markdown", "grader.training.check"):
         assert module in sys.modules
+
+
+def test_bytecode_without_a_source_is_never_imported_by_the_judge(tmp_path, monkeypatch):
+    """A sourceless `evil.pyc` dropped next to the judge's modules is not
+    picked up by the judge's preloading."""
+    import compileall
+
+    package = tmp_path / "judgepkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "fine.py").write_text("VALUE = 1\n")
+    (tmp_path / "evil.py").write_text("raise SystemExit('planted code ran')\n")
+    compileall.compile_file(str(tmp_path / "evil.py"), legacy=True, quiet=1)
+    (tmp_path / "evil.pyc").rename(package / "evil.pyc")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loaded = fingerprint.import_judge_modules(packages=("judgepkg",))
+    assert loaded == ["judgepkg.fine"]
+    for name in ("judgepkg", "judgepkg.fine"):
+        sys.modules.pop(name, None)
