@@ -118,3 +118,24 @@ def test_bytecode_without_a_source_is_never_imported_by_the_judge(tmp_path, monk
     assert loaded == ["judgepkg.fine"]
     for name in ("judgepkg", "judgepkg.fine"):
         sys.modules.pop(name, None)
+
+
+def test_planted_bytecode_is_told_from_the_compiled_source(tmp_path):
+    """`planted_bytecode` (for doctor): a cache Python would load instead of
+    its source, holding other code, is named; honest caches are not."""
+    import py_compile
+
+    package = tmp_path / "pkg"
+    package.mkdir()
+    honest, altered = package / "honest.py", package / "oracle.py"
+    honest.write_text("def f():\n    return 1\n")
+    altered.write_text("def ok(x):\n    return x == 42\n")
+    py_compile.compile(str(honest), doraise=True)
+    cache = Path(py_compile.compile(str(altered), doraise=True))
+    assert fingerprint.planted_bytecode(package) == []
+    # The same header (source mtime and size), other code: what an attacker writes.
+    forged = package / "forged.py"
+    forged.write_text("def ok(x):\n    return True  \n")
+    forged_cache = Path(py_compile.compile(str(forged), doraise=True))
+    cache.write_bytes(cache.read_bytes()[:16] + forged_cache.read_bytes()[16:])
+    assert fingerprint.planted_bytecode(package) == [f"pkg/__pycache__/{cache.name}"]
