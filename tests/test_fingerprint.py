@@ -139,3 +139,23 @@ def test_planted_bytecode_is_told_from_the_compiled_source(tmp_path):
     forged_cache = Path(py_compile.compile(str(forged), doraise=True))
     cache.write_bytes(cache.read_bytes()[:16] + forged_cache.read_bytes()[16:])
     assert fingerprint.planted_bytecode(package) == [f"pkg/__pycache__/{cache.name}"]
+
+
+def test_the_command_exits_with_code_3_and_names_the_file(package_copy, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    monkeypatch.setenv("ATTN_GRADE_NO_ZYGOTE", "1")  # no worker is needed: no zygote either
+    monkeypatch.setattr(fingerprint, "PACKAGE_DIR", package_copy)
+    run_hidden_tests = runner.run_hidden_tests
+
+    def planting(*args, **kwargs):
+        (package_copy / "hidden" / "checks.py").write_text("def assert_close(*a, **k):\n    pass\n")
+        return run_hidden_tests(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_hidden_tests", planting)
+    result = CliRunner().invoke(main, ["exercise", "1", "--submission", str(_missing_exercise_1(tmp_path))])
+    assert result.exit_code == ExitCode.INTERNAL_ERROR, result.output
+    assert "grader/hidden/checks.py (changed)" in result.output
+    assert "Traceback" not in result.output
