@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.util
+import marshal
 import os
 import pkgutil
 import sys
@@ -112,6 +114,41 @@ def verify(expected: Fingerprint) -> None:
         raise GraderChanged(expected.changes(now) or ["(the file list)"])
 
 
+def planted_bytecode(root: str | os.PathLike = PACKAGE_DIR) -> list[str]:
+    """Bytecode caches that Python would load instead of their source but
+    that do not hold the compiled source: planted, or written by an altered
+    copy.  Compiles every cached module, so it is for `attn-grade doctor`
+    and for checking an install, not for each grading run."""
+    root = Path(root)
+    found = []
+    tag = sys.implementation.cache_tag
+    for pyc in sorted(root.rglob(f"__pycache__/*.{tag}*.pyc")):
+        stem, _, rest = pyc.name.partition(f".{tag}")
+        source = pyc.parent.parent / f"{stem}.py"
+        if not source.is_file():
+            continue  # never loaded: a cache is only used next to its source
+        optimize = int(rest[len(".opt-")]) if rest.startswith(".opt-") else 0
+        data, text = pyc.read_bytes(), source.read_bytes()
+        if len(data) < 16 or data[:4] != importlib.util.MAGIC_NUMBER:
+            continue  # Python ignores it and compiles the source
+        flags = int.from_bytes(data[4:8], "little")
+        if flags & 1:
+            used = data[8:16] == importlib.util.source_hash(text) or not flags & 2
+        else:
+            stat = source.stat()
+            used = (int.from_bytes(data[8:12], "little") == int(stat.st_mtime) & 0xFFFFFFFF
+                    and int.from_bytes(data[12:16], "little") == stat.st_size & 0xFFFFFFFF)
+        if not used:
+            continue
+        try:
+            code = marshal.loads(data[16:])
+        except (EOFError, ValueError, TypeError):
+            code = None
+        if code != compile(text, str(source), "exec", dont_inherit=True, optimize=optimize):
+            found.append(pyc.relative_to(root.parent).as_posix())
+    return found
+
+
 def never_write_bytecode() -> None:
     """No .pyc from the judge, nor from any process it starts."""
     sys.dont_write_bytecode = True
@@ -132,10 +169,14 @@ def import_judge_modules(test_modules: Iterable[str] | None = None,
         warnings.simplefilter("ignore")
         for package_name in packages:
             package = importlib.import_module(package_name)
+            folder = Path(package.__file__).parent
             for info in pkgutil.iter_modules(package.__path__, prefix=package_name + "."):
                 short = info.name.rpartition(".")[2]
                 if wanted is not None and short.startswith("test_") and short not in wanted:
                     continue
+                if not ((folder / f"{short}.py").is_file()
+                        or (folder / short / "__init__.py").is_file()):
+                    continue  # bytecode without a source: never the grader's own module
                 importlib.import_module(info.name)
                 names.append(info.name)
     return names

@@ -292,7 +292,7 @@ REFLECTIVE_INSPECT = {"currentframe", "stack", "getouterframes", "getinnerframes
                       "getclosurevars", "unwrap"}
 RUN_TIME_CODE = {"eval", "exec", "compile"}
 INTERPRETER_MODULES = {"gc", "importlib", "sys", "inspect", "builtins", "ctypes"}
-TORCH_INTERNALS = {"_C", "_ops"}          # torch._C, torch._ops
+TORCH_INTERNALS = {"_C", "_ops", "ops"}   # torch._C, torch._ops, torch.ops (the ATen operators)
 NAME_FROM_STRING = {"getattr", "setattr", "delattr", "hasattr"}
 
 
@@ -360,8 +360,24 @@ class _ReflectionScan(ast.NodeVisitor):
         if isinstance(node.value, str) and node.value in REFLECTIVE_ATTRIBUTES:
             self.flag(node, f"the name {node.value!r}")
 
+    def visit_BinOp(self, node: ast.BinOp) -> None:
+        self.built_name(node)
+        self.generic_visit(node)
+
+    def visit_JoinedStr(self, node: ast.JoinedStr) -> None:
+        self.built_name(node)
+        self.generic_visit(node)
+
+    def built_name(self, node: ast.AST) -> None:
+        """`"__glob" + "als__"`, f-strings and joins that build a reflective name."""
+        built = self.fold(node)
+        if built in REFLECTIVE_ATTRIBUTES:
+            self.flag(node, f"the name {built!r} built at run time")
+
     def visit_Call(self, node: ast.Call) -> None:
         func = node.func.id if isinstance(node.func, ast.Name) else None
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "join":
+            self.built_name(node)
         if func in RUN_TIME_CODE:
             self.flag(node, f"`{func}(...)` (code built at run time)")
         elif func == "__import__" and not (node.args and isinstance(node.args[0], ast.Constant)):

@@ -99,3 +99,63 @@ def test_the_judge_writes_no_bytecode_and_has_its_modules_before_grading(package
         assert f"grader.hidden.{exercise.test_module.removesuffix('.py')}" in sys.modules
     for module in ("grader.hidden.oracles", "grader.render.markdown", "grader.training.check"):
         assert module in sys.modules
+
+
+def test_bytecode_without_a_source_is_never_imported_by_the_judge(tmp_path, monkeypatch):
+    """A sourceless `evil.pyc` dropped next to the judge's modules is not
+    picked up by the judge's preloading."""
+    import compileall
+
+    package = tmp_path / "judgepkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "fine.py").write_text("VALUE = 1\n")
+    (tmp_path / "evil.py").write_text("raise SystemExit('planted code ran')\n")
+    compileall.compile_file(str(tmp_path / "evil.py"), legacy=True, quiet=1)
+    (tmp_path / "evil.pyc").rename(package / "evil.pyc")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    loaded = fingerprint.import_judge_modules(packages=("judgepkg",))
+    assert loaded == ["judgepkg.fine"]
+    for name in ("judgepkg", "judgepkg.fine"):
+        sys.modules.pop(name, None)
+
+
+def test_planted_bytecode_is_told_from_the_compiled_source(tmp_path):
+    """`planted_bytecode` (for doctor): a cache Python would load instead of
+    its source, holding other code, is named; honest caches are not."""
+    import py_compile
+
+    package = tmp_path / "pkg"
+    package.mkdir()
+    honest, altered = package / "honest.py", package / "oracle.py"
+    honest.write_text("def f():\n    return 1\n")
+    altered.write_text("def ok(x):\n    return x == 42\n")
+    py_compile.compile(str(honest), doraise=True)
+    cache = Path(py_compile.compile(str(altered), doraise=True))
+    assert fingerprint.planted_bytecode(package) == []
+    # The same header (source mtime and size), other code: what an attacker writes.
+    forged = package / "forged.py"
+    forged.write_text("def ok(x):\n    return True  \n")
+    forged_cache = Path(py_compile.compile(str(forged), doraise=True))
+    cache.write_bytes(cache.read_bytes()[:16] + forged_cache.read_bytes()[16:])
+    assert fingerprint.planted_bytecode(package) == [f"pkg/__pycache__/{cache.name}"]
+
+
+def test_the_command_exits_with_code_3_and_names_the_file(package_copy, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    monkeypatch.setenv("ATTN_GRADE_NO_ZYGOTE", "1")  # no worker is needed: no zygote either
+    monkeypatch.setattr(fingerprint, "PACKAGE_DIR", package_copy)
+    run_hidden_tests = runner.run_hidden_tests
+
+    def planting(*args, **kwargs):
+        (package_copy / "hidden" / "checks.py").write_text("def assert_close(*a, **k):\n    pass\n")
+        return run_hidden_tests(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_hidden_tests", planting)
+    result = CliRunner().invoke(main, ["exercise", "1", "--submission", str(_missing_exercise_1(tmp_path))])
+    assert result.exit_code == ExitCode.INTERNAL_ERROR, result.output
+    assert "grader/hidden/checks.py (changed)" in result.output
+    assert "Traceback" not in result.output

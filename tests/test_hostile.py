@@ -345,8 +345,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import trusted_reference as reference
+import ex04_multi_head
 
 x = torch.randn(2, 3, 4)
+
+
+def through_a_module_the_worker_trusted():
+    return ex04_multi_head.ReferenceMultiHeadAttention(4, 2)(x)
 
 
 def through_the_reference_function():
@@ -379,9 +384,16 @@ from grader.sandbox import guards
 guards.TRUSTED_MODULES = ("trusted_reference",)
 tripwires = guards.Tripwires()
 tripwires.install(registry.get(1).forbidden)
+import importlib.util
+spec = importlib.util.spec_from_file_location("trusted_by_the_worker", sys.argv[1] + "/trusted_reference.py")
+by_the_worker = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(by_the_worker)
+guards.trust_module(by_the_worker)
+sys.modules["ex04_multi_head"] = by_the_worker
 import student
 outcomes = {}
-for name in ("through_the_reference_function", "through_the_reference_module", "directly",
+for name in ("through_the_reference_function", "through_the_reference_module",
+             "through_a_module_the_worker_trusted", "directly",
              "as_a_subclass", "through_a_torch_name_built_at_run_time"):
     tripwires.armed, tripwires.tripped = True, None
     try:
@@ -409,6 +421,7 @@ def test_trusted_grader_code_may_call_forbidden_builtins_and_students_may_not(tm
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {
         "through_the_reference_function": "ran",
         "through_the_reference_module": "ran",
+        "through_a_module_the_worker_trusted": "ran",
         "directly": "forbidden",
         "as_a_subclass": "forbidden",
         "through_a_torch_name_built_at_run_time": "forbidden",

@@ -129,6 +129,10 @@ REFLECTION = {
     "from grader.sandbox import guards\n": True,
     "m = __import__(''.join(['o', 's']))\n": True,
     "x = eval('1 + 1')\n": True,
+    "import operator\nimport torch.nn.functional as F\n"
+    "g = operator.attrgetter('__glob' + 'als__')(F.softmax)\n": True,
+    "import operator\ng = operator.attrgetter(''.join(['__clo', 'sure__']))\n": True,
+    "import torch\nop = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu\n": True,
     "def f(e):\n    return e.__traceback__.tb_frame.f_back.f_globals\n": True,
     # not flagged: what students write
     "import gc\nimport torch\ngc.collect()\n": False,

@@ -250,7 +250,7 @@ class WorkerClient:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self._timed_out(timeout, label, harness)
+                raise self._timed_out(timeout, label, harness)
             readable, _, _ = select.select([self.resp_fd], [], [], min(remaining, 0.25))
             if readable:
                 break
@@ -263,14 +263,14 @@ class WorkerClient:
         try:
             reply, out = protocol.read_frame(self.resp_fd, deadline=deadline)
         except protocol.FrameTimeout:
-            self._timed_out(timeout, label, harness)
+            raise self._timed_out(timeout, label, harness) from None
         except (EOFError, OSError):
             reason = self._death_reason()
             self._died()
             raise StudentCrashed(f"the worker died during `{label}` ({reason})", label=label) from None
         except protocol.FrameTooLarge as exc:
             self._died()
-            raise StudentCrashed(f"the worker's reply to `{label}` is too large ({exc}); "
+            raise StudentCrashed(f"reply too large: the worker's answer to `{label}` announced {exc}; "
                                  "it was refused unread", label=label) from None
         except protocol.ProtocolError as exc:
             self._died()
@@ -284,12 +284,13 @@ class WorkerClient:
                                  "not used", label=label)
         return reply, out
 
-    def _timed_out(self, timeout: float, label: str, harness: bool):
+    def _timed_out(self, timeout: float, label: str, harness: bool) -> StudentAbort:
+        """Stop the worker; the abort to raise for a reply not there in time."""
         self._died()
         if harness and label == "starting the worker":
-            raise StudentCrashed(f"the worker did not start within {timeout:.0f} s")
-        raise StudentTimeout(f"`{label}` did not finish within {timeout:g} s "
-                             "(an infinite loop, or far too slow)", label=label)
+            return StudentCrashed(f"the worker did not start within {timeout:.0f} s")
+        return StudentTimeout(f"`{label}` did not finish within {timeout:g} s "
+                              "(an infinite loop, or far too slow)", label=label)
 
     def _over_memory(self) -> bool:
         if not self.memory_cap or self.proc is None:

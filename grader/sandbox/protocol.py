@@ -243,7 +243,7 @@ def read_frame(fd: int, deadline: float | None = None) -> tuple[dict, list[bytes
     when the frame is malformed, EOFError when the peer closed."""
     (size,) = _U32.unpack(read_exact(fd, 4, deadline))
     if size > MAX_HEADER_BYTES:
-        raise FrameTooLarge(f"header of {size} bytes (the cap is {MAX_HEADER_BYTES})")
+        raise FrameTooLarge(f"a header of {size} bytes (the cap is {MAX_HEADER_BYTES})")
     try:
         message = json.loads(read_exact(fd, size, deadline))
     except ValueError as exc:
