@@ -16,6 +16,16 @@ import threading
 import time
 from collections import deque
 
+from grader.outcomes import (  # re-exported for tests and procedures
+    StudentAbort,
+    StudentCrashed,
+    StudentError,
+    StudentForbidden,
+    StudentLoadError,
+    StudentNotImplemented,
+    StudentTimeout,
+)
+from grader.results import Status
 from grader.sandbox import protocol, spawn
 from grader.sandbox.protocol import Handle
 
@@ -31,23 +41,14 @@ MAX_WORKER_NAME = 200
 
 
 # ------------------------------------------------------------------ outcomes
-from grader.outcomes import (  # noqa: E402  (re-exported for tests and procedures)
-    StudentAbort,
-    StudentCrashed,
-    StudentError,
-    StudentForbidden,
-    StudentLoadError,
-    StudentNotImplemented,
-    StudentTimeout,
-)
-
-_KIND_TO_ABORT = {
-    "not_implemented": StudentNotImplemented,
-    "forbidden": StudentForbidden,
-    "crashed": StudentCrashed,
-    "memory": StudentCrashed,
-    "protocol": StudentCrashed,
+# A worker's failure reply names a `Status`; these stop the test at once
+# (anything else is an exception a student's code raised: StudentError).
+_STATUS_TO_ABORT = {
+    Status.NOT_IMPLEMENTED: StudentNotImplemented,
+    Status.FORBIDDEN: StudentForbidden,
+    Status.CRASHED: StudentCrashed,
 }
+_WORKER_STATUSES = (Status.ERROR, *_STATUS_TO_ABORT)
 
 
 # ------------------------------------------------------------------ output
@@ -314,13 +315,16 @@ class WorkerClient:
             except (protocol.ProtocolError, KeyError, IndexError, ValueError, TypeError) as exc:
                 raise StudentCrashed(f"the worker sent an unreadable answer ({exc})", label=label) from None
             return _wrap_handles(value, self)
-        kind = reply.get("kind", "error")
+        status = next((s for s in _WORKER_STATUSES if s.value == reply.get("kind", "error")), None)
+        if status is None:  # a worker never decides passed, failed or timeout
+            raise StudentCrashed("the worker sent a reply of no known kind: it was not used",
+                                 label=label)
         message = _capped(reply.get("message", ""), MAX_WORKER_MESSAGE)
         tb = _capped(reply.get("traceback", ""), MAX_WORKER_TRACEBACK, keep_end=True)
         where = _location(reply.get("where"))
-        if kind == "memory":
+        if reply.get("reason") == "memory":
             message = f"ran out of memory: {message}"
-        abort = _KIND_TO_ABORT.get(kind)
+        abort = _STATUS_TO_ABORT.get(status)
         if abort is not None:
             raise abort(message, traceback=tb, where=where, label=label)
         type_name = reply.get("type", "")

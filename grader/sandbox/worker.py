@@ -26,6 +26,7 @@ import traceback
 
 import torch
 
+from grader.results import Status
 from grader.sandbox import guards, protocol
 from grader.sandbox.protocol import Handle
 
@@ -75,7 +76,7 @@ class Worker:
             except BaseException as exc:  # noqa: BLE001 - everything becomes data
                 reply, out = self.failure(exc), []
             if self.tripwires.tripped:
-                reply = {"ok": False, "kind": "forbidden",
+                reply = {"ok": False, "kind": Status.FORBIDDEN.value,
                          "message": f"calls {self.tripwires.tripped}, which this exercise "
                                     "asks you to write yourself",
                          "type": "ForbiddenCall", "traceback": reply.get("traceback", "")}
@@ -84,7 +85,7 @@ class Worker:
             try:
                 protocol.write_frame(self.resp_fd, reply, out)
             except TypeError as exc:
-                protocol.write_frame(self.resp_fd, {"ok": False, "kind": "error", "type": "TypeError",
+                protocol.write_frame(self.resp_fd, {"ok": False, "kind": Status.ERROR.value, "type": "TypeError",
                                                     "message": str(exc), "traceback": "",
                                                     "id": request.get("id")}, [])
 
@@ -218,12 +219,13 @@ class Worker:
 
     # ------------------------------------------------------------ errors
     def failure(self, exc: BaseException) -> dict:
-        kind = classify(exc, self.tripwires)
+        status, reason = classify(exc, self.tripwires)
         return {
             "ok": False,
-            "kind": kind,
+            "kind": status.value,
+            "reason": reason,
             "type": type(exc).__name__,
-            "message": _message(exc, kind),
+            "message": _message(exc, reason),
             "traceback": self.student_traceback(exc),
             "where": self.student_location(exc),
         }
@@ -267,28 +269,30 @@ class MissingName(AttributeError):
     pass
 
 
-def classify(exc: BaseException, tripwires: guards.Tripwires) -> str:
+def classify(exc: BaseException, tripwires: guards.Tripwires) -> tuple[Status, str]:
+    """The status a failure stands for, and for a crash its reason
+    ("memory", "exit", "protocol")."""
     if isinstance(exc, guards.ForbiddenCall) or tripwires.tripped:
-        return "forbidden"
+        return Status.FORBIDDEN, ""
     if isinstance(exc, NotImplementedError):
-        return "not_implemented"
+        return Status.NOT_IMPLEMENTED, ""
     if isinstance(exc, MemoryError) or (
         isinstance(exc, RuntimeError)
         and any(s in str(exc) for s in ("can't allocate memory", "out of memory", "DefaultCPUAllocator"))
     ):
-        return "memory"
+        return Status.CRASHED, "memory"
     if isinstance(exc, (SystemExit, KeyboardInterrupt)):
-        return "crashed"
+        return Status.CRASHED, "exit"
     if isinstance(exc, protocol.ProtocolError):
-        return "protocol"
-    return "error"
+        return Status.CRASHED, "protocol"
+    return Status.ERROR, ""
 
 
-def _message(exc: BaseException, kind: str) -> str:
+def _message(exc: BaseException, reason: str) -> str:
     if isinstance(exc, SystemExit):
         return f"called sys.exit({exc.code!r})"
     text = str(exc).strip() or type(exc).__name__
-    first = text.splitlines()[0] if kind == "memory" else text
+    first = text.splitlines()[0] if reason == "memory" else text
     return first[:2000]
 
 
