@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 
 from grader.render.junit import tests_of
-from grader.render.rich import _points as points_text
-from grader.render.text import clean
+from grader.render.points import points_text
+from grader.render.sanitize import clean
 from grader.results import ExerciseResult, Report, Status, TestResult
 
 VISIBILITY = "visible"         # students see every test's name, score and output

@@ -6,18 +6,19 @@ function, so both views always show the same numbers), then each failing
 property with its smallest failing input, the max error, the hint, and the
 traceback trimmed to the student's file.
 
-Everything that comes from a submission (messages, tracebacks, printed
-output) is untrusted text: it goes into code blocks whose fence is longer
-than any backtick run inside, or into table cells with `|` and newlines
-escaped, so it cannot break the layout (GitHub sanitises the HTML itself).
+Everything that is not the grader's own constant text (messages,
+tracebacks, printed output, titles, notes) is untrusted: it goes through
+grader/render/sanitize.py into code blocks whose fence is longer than any
+backtick run inside, or into escaped inline text and table cells, so it can
+neither break the layout nor add a live link, image, emphasis or HTML.
 """
 
 from __future__ import annotations
 
 import re
 
-from grader.render.rich import _points as points_text
-from grader.render.text import clean
+from grader.render.points import points_text
+from grader.render.sanitize import md_cell, md_code_block, md_code_span, md_inline
 from grader.results import ExerciseResult, Report, Status, TestResult
 
 LABEL = {
@@ -46,23 +47,16 @@ def max_error(message: str) -> str:
 
 def cell(text: str) -> str:
     """Text safe inside one table cell."""
-    return (clean(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ")
-            .replace("\n", " ").strip())
+    return md_cell(text)
 
 
 def inline(text: str) -> str:
-    """Untrusted text on one line, outside a table (no HTML, no mentions firing)."""
-    text = " ".join(clean(text).split())
-    return text.replace("<", "&lt;").replace(">", "&gt;").replace("@", "@\u200b")
+    """Untrusted text on one line, outside a table: inert Markdown."""
+    return md_inline(text)
 
 
 def code_block(text: str, limit: int = MAX_BLOCK_CHARS, *, tail: bool = False) -> str:
-    text = clean(text).rstrip()
-    if len(text) > limit:
-        text = ("…" + text[-limit:]) if tail else (text[:limit] + "…")
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
+    return md_code_block(text, limit, tail=tail)
 
 
 def scorecard(report: Report) -> list[str]:
@@ -86,16 +80,16 @@ def test_details(ex: ExerciseResult, tests: list[TestResult]) -> list[str]:
     """One failure block; `tests` fail the same way (same status, message,
     traceback and hint): the first is shown, the others are named."""
     test = tests[0]
-    lines = [f"**{LABEL[test.status]} · {ex.number} · {ex.slug} › `{test.name}`**", ""]
+    lines = [f"**{LABEL[test.status]} · {ex.number} · {ex.slug} › {md_code_span(test.name)}**", ""]
     if len(tests) > 1:
-        others = ", ".join(f"`{t.name}`" for t in tests[1:])
+        others = ", ".join(md_code_span(t.name) for t in tests[1:])
         lines += [f"*also failing the same way:* {others}", ""]
     if test.description:
         lines += [f"*property:* {inline(test.description)}", ""]
     facts = []
     error = max_error(test.message)
     if error:
-        facts.append(f"**max error:** {error}")
+        facts.append(f"**max error:** {inline(error)}")
     lost = sum(t.max_points - t.points for t in tests)
     facts.append(f"**points lost:** {points_text(lost)}")
     lines += [" · ".join(facts), ""]

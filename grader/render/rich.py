@@ -1,4 +1,10 @@
-"""The scorecard a student reads in the terminal."""
+"""The scorecard a student reads in the terminal.
+
+Text from a submission (messages, tracebacks, printed output, paths) goes
+through `sanitize.clean` into rich `Text` objects, never into markup
+strings, and only inside bordered panels: every line of it starts with the
+panel's border, so no wrapped line can start with a workflow command.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from grader.render.points import points_text, score_text
+from grader.render.sanitize import clean, one_line
 from grader.results import ExerciseResult, Report, Status, TestResult
 
 STYLE = {
@@ -27,14 +35,12 @@ def status_text(status: Status) -> Text:
     return Text(label, style=style)
 
 
-def _points(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value)}"
-
-
 def scorecard_table(report: Report) -> Table:
-    table = Table(title=f"attn-grade · {report.submission}", box=box.ROUNDED, title_justify="left",
-                  caption=f"seed {report.seed} (reproduce with --seed {report.seed}) · "
-                          f"device {report.device} · {report.duration:.1f} s",
+    table = Table(title=Text(f"attn-grade · {one_line(report.submission)}", no_wrap=True,
+                             overflow="ellipsis"),
+                  box=box.ROUNDED, title_justify="left",
+                  caption=Text(f"seed {report.seed} (reproduce with --seed {report.seed}) · "
+                               f"device {one_line(report.device)} · {report.duration:.1f} s"),
                   caption_justify="left")
     table.add_column("#", justify="right")
     table.add_column("exercise")
@@ -43,28 +49,28 @@ def scorecard_table(report: Report) -> Table:
     table.add_column("time", justify="right")
     table.add_column("status")
     for ex in report.exercises:
-        table.add_row(str(ex.number), ex.title, f"{_points(ex.points)}/{_points(ex.max_points)}",
+        table.add_row(str(ex.number), Text(one_line(ex.title)), score_text(ex.points, ex.max_points),
                       f"{ex.passed_count}/{len(ex.tests)}", f"{ex.duration:.1f}s", status_text(ex.status))
     table.add_section()
     table.add_row("", Text("total", style="bold"),
-                  Text(f"{_points(report.total)}/{_points(report.max_total)}", style="bold"), "", "", "")
+                  Text(score_text(report.total, report.max_total), style="bold"), "", "", "")
     return table
 
 
 def test_details(ex: ExerciseResult, test: TestResult) -> Panel:
     parts: list = []
     if test.description:
-        parts.append(Text(f"property: {test.description}", style="italic"))
+        parts.append(Text(f"property: {clean(test.description)}", style="italic"))
     if test.message:
-        parts.append(Text(test.message))
+        parts.append(Text(clean(test.message)))
     if test.example:
-        parts.append(Text("smallest failing input:\n" + test.example, style="cyan"))
+        parts.append(Text("smallest failing input:\n" + clean(test.example), style="cyan"))
     if test.traceback:
-        parts.append(Text(test.traceback, style="dim"))
+        parts.append(Text(clean(test.traceback), style="dim"))
     if test.hint:
-        parts.append(Text(f"hint: {test.hint}", style="yellow"))
+        parts.append(Text(f"hint: {clean(test.hint)}", style="yellow"))
     style, label = STYLE[test.status]
-    return Panel(Group(*parts), title=f"{ex.number}·{ex.slug} › {test.name} [{label}]",
+    return Panel(Group(*parts), title=Text(f"{ex.number}·{ex.slug} › {one_line(test.name)} [{label}]"),
                  title_align="left", border_style=style, expand=True)
 
 
@@ -75,20 +81,24 @@ def failures(report: Report, max_per_exercise: int = 6) -> list:
         if not bad:
             continue
         if all(t.status is Status.NOT_IMPLEMENTED for t in bad):
-            todo = list(dict.fromkeys(t.message for t in bad))
-            blocks.append(Text(f"{ex.number}·{ex.slug}: not implemented yet — " + "; ".join(todo),
-                               style="yellow"))
+            todo = list(dict.fromkeys(clean(t.message) for t in bad))
+            blocks.append(Panel(Text("; ".join(todo), style="yellow"),
+                                title=Text(f"{ex.number}·{ex.slug}: not implemented yet"),
+                                title_align="left", border_style="yellow", expand=True))
             continue
         for test in bad[:max_per_exercise]:
             blocks.append(test_details(ex, test))
         if len(bad) > max_per_exercise:
             blocks.append(Text(f"... and {len(bad) - max_per_exercise} more failing tests in "
                                f"exercise {ex.number} (see --format json)", style="dim"))
-        for note in ex.notes:
-            blocks.append(Text(f"note: {note}", style="yellow"))
+        if ex.notes:
+            blocks.append(Panel(Text("\n".join(clean(n) for n in ex.notes), style="yellow"),
+                                title=Text(f"{ex.number}·{ex.slug}: note"), title_align="left",
+                                border_style="yellow", expand=True))
         if ex.output.strip():
-            blocks.append(Text(f"output of your code (last lines):\n{ex.output.strip()[-1200:]}",
-                               style="dim"))
+            blocks.append(Panel(Text(clean(ex.output.strip()[-1200:]), style="dim"),
+                                title=Text("output of your code (last lines)"), title_align="left",
+                                border_style="dim", expand=True))
     return blocks
 
 
@@ -106,8 +116,8 @@ def training_lines(report: Report) -> list[Text]:
                     f"{t.get('target', 0):.0%}) ", style=style)
         text.append(f"after {t.get('steps', 0)} steps in {t.get('time_s', 0):.1f} s of a "
                     f"{t.get('budget_s', 0):.1f} s budget · {t.get('tokens_per_s', 0):,.0f} tokens/s · "
-                    f"{t.get('device', '')} {amp} · ")
-        text.append(t.get("sparkline", ""), style="cyan")
+                    f"{one_line(t.get('device', ''))} {one_line(amp)} · ")
+        text.append(one_line(t.get("sparkline", "")), style="cyan")
         lines.append(text)
     return lines
 
