@@ -14,6 +14,7 @@ import contextlib
 import io
 import os
 import random
+import re
 import shutil
 import tempfile
 import time
@@ -297,7 +298,8 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
     seed = options.resolved_seed()
     started = time.perf_counter()
     submission = Submission.from_path(submission_path)
-    report = Report(submission=str(submission_path), seed=seed, grader_version=__version__,
+    submission.require_exercise_files()
+    report = Report(submission=submission.label, seed=seed, grader_version=__version__,
                     device=options.device)
     import torch
 
@@ -349,6 +351,7 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
                 progress("exercise_done", exercise=exercise, result=result)
         add_dependency_notes(report, submission)
         submission.relabel_report(report)  # notebook lines read "cell N, line M"
+        name_student_files(report, submission, staging)
     finally:
         for client in clients.values():
             client.close()
@@ -356,6 +359,26 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
         torch.set_num_threads(judge_threads)
     report.duration = time.perf_counter() - started
     return report
+
+
+def name_student_files(report: Report, submission: Submission, staging: Path) -> None:
+    """Warnings and tracebacks printed by the worker name the staged copy
+    (`/tmp/attn-grade-x/submission/ex01_attention.py`): show the student's
+    own file instead."""
+    folders = {os.path.realpath(staging), str(staging)}
+    pattern = re.compile("(?:" + "|".join(re.escape(f) for f in sorted(folders, key=len, reverse=True))
+                         + r")[/\\]([\w.-]+)")
+
+    def swap(match: re.Match) -> str:
+        name = match.group(1)
+        source = submission.files.get(Path(name).stem)
+        return source.origin if source is not None and name.endswith(".py") else name
+
+    for result in report.exercises:
+        result.output = pattern.sub(swap, result.output)
+        for test in result.tests:
+            test.message = pattern.sub(swap, test.message)
+            test.traceback = pattern.sub(swap, test.traceback)
 
 
 def add_dependency_notes(report: Report, submission: Submission) -> None:
