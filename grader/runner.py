@@ -118,7 +118,7 @@ class Collector:
             marker = item.get_closest_marker("weight")
             doc = (getattr(item, "function", None).__doc__ or "").strip() if hasattr(item, "function") else ""
             record = {"name": _test_name(item), "weight": float(marker.args[0]) if marker else 1.0,
-                      "description": doc.splitlines()[0] if doc else "", "status": None,
+                      "description": _first_paragraph(doc), "status": None,
                       "duration": 0.0, "phase": ""}
             self.records[item.nodeid] = record
             self.order.append(item.nodeid)
@@ -165,6 +165,13 @@ class Collector:
                 traceback=record.get("traceback", ""), duration=round(record["duration"], 4),
                 phase=record["phase"] or "call"))
         return results
+
+
+def _first_paragraph(doc: str) -> str:
+    """The property a test checks: its docstring's first paragraph, whole
+    (its first line alone may stop mid-sentence)."""
+    paragraph = doc.strip().split("\n\n")[0]
+    return " ".join(paragraph.split())
 
 
 def _test_name(item) -> str:

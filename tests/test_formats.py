@@ -319,7 +319,8 @@ def test_markdown_groups_tests_that_fail_the_same_way():
     report.exercises[1].tests.append(twin)
     text = markdown.render(report)
     assert text.count("IndexError: too many indices for tensor of dimension 2\n```") == 2  # message + traceback, once
-    assert "*also failing the same way:* `masked_self_attention_keeps_dtype`" in text
+    assert ("*the same error in 2 properties:* `masked_self_attention_runs`, "
+            "`masked_self_attention_keeps_dtype`") in text
 
 
 # ---------------------------------------------------------------------- github annotations

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from grader import registry
 from grader.render.sanitize import gh_data, gh_property
+from grader.render.options import DEFAULT, RenderOptions
 from grader.results import ExerciseResult, Report, Status, TestResult
 
 MAX_ERRORS = 10
@@ -113,7 +114,7 @@ def annotations(report: Report) -> list[Annotation]:
     return list(located.values()) + loose
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions = DEFAULT) -> str:
     found = annotations(report)
     lines = [a.command() for a in found[:MAX_ERRORS]]
     if len(found) > MAX_ERRORS:

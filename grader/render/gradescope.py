@@ -20,6 +20,7 @@ import json
 from grader.render.junit import tests_of
 from grader.render.points import points_text
 from grader.render.sanitize import clean
+from grader.render.options import DEFAULT, RenderOptions
 from grader.results import ExerciseResult, Report, Status, TestResult
 
 VISIBILITY = "visible"         # students see every test's name, score and output
@@ -96,5 +97,5 @@ def results(report: Report) -> dict:
     }
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions = DEFAULT) -> str:
     return json.dumps(results(report), indent=2, ensure_ascii=False) + "\n"

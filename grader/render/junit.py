@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 
 from grader.render.points import points_text
 from grader.render.sanitize import clean
+from grader.render.options import DEFAULT, RenderOptions
 from grader.results import ExerciseResult, Report, Status, TestResult
 
 FAILURE = {Status.FAILED, Status.NOT_IMPLEMENTED}
@@ -114,7 +115,7 @@ def _counts(tests: list[TestResult]) -> dict[str, int]:
     }
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions = DEFAULT) -> str:
     every = [t for ex in report.exercises for t in tests_of(ex)]
     counts = _counts(every)
     root = ET.Element("testsuites", {

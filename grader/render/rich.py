@@ -14,9 +14,21 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from grader.render.points import points_text, score_text
+from grader.render.grouping import (
+    MAX_EXAMPLE_LINES,
+    MAX_MESSAGE_LINES,
+    MAX_TRACEBACK_LINES,
+    FailureGroup,
+    failure_groups,
+    shorten,
+)
+from grader.render.options import DEFAULT, RenderOptions
+from grader.render.points import score_text
 from grader.render.sanitize import clean, one_line
 from grader.results import ExerciseResult, Report, Status, TestResult
+
+MAX_GROUPS_PER_EXERCISE = 6
+MAX_OUTPUT_CHARS = 1200
 
 STYLE = {
     Status.PASSED: ("green", "✔ passed"),
@@ -35,11 +47,12 @@ def status_text(status: Status) -> Text:
     return Text(label, style=style)
 
 
-def scorecard_table(report: Report) -> Table:
+def scorecard_table(report: Report, options: RenderOptions = DEFAULT) -> Table:
+    rerun = options.rerun(report.seed, [ex.number for ex in report.exercises])
     table = Table(title=Text(f"attn-grade · {one_line(report.submission)}", no_wrap=True,
                              overflow="ellipsis"),
                   box=box.ROUNDED, title_justify="left",
-                  caption=Text(f"seed {report.seed} (reproduce with --seed {report.seed}) · "
+                  caption=Text(f"seed {report.seed} (reproduce with {rerun}) · "
                                f"device {one_line(report.device)} · {report.duration:.1f} s"),
                   caption_justify="left")
     table.add_column("#", justify="right")
@@ -57,24 +70,56 @@ def scorecard_table(report: Report) -> Table:
     return table
 
 
-def test_details(ex: ExerciseResult, test: TestResult) -> Panel:
+def _shortened(text: str, limit: int, options: RenderOptions, *, tail: bool = False,
+               style: str = "") -> Text:
+    shown, left_out = shorten(clean(text), None if options.details else limit, tail=tail)
+    out = Text(style=style)
+    if left_out and tail:
+        out.append(f"… {left_out} earlier lines ({options.details_flag} shows them)\n", style="dim")
+    out.append(shown)
+    if left_out and not tail:
+        out.append(f"\n… {left_out} more lines ({options.details_flag} shows them)", style="dim")
+    return out
+
+
+def group_details(ex: ExerciseResult, group: FailureGroup, options: RenderOptions = DEFAULT) -> Panel:
+    """One panel for a group of tests failing the same way: the cause, the
+    properties it was seen in, and one example in full."""
+    test = group.first
     parts: list = []
+    many = len(group.tests) > 1
+    if many and group.by_cause:
+        parts.append(Text(f"likely cause: {clean(group.cause)}", style="bold yellow"))
+        parts.append(Text(f"seen in {len(group.tests)} properties: {', '.join(group.names)}"
+                          f" — the first one below", style="yellow"))
+    elif many:
+        parts.append(Text(f"the same {test.status.value} in {len(group.tests)} properties: "
+                          f"{', '.join(group.names)}", style="yellow"))
     if test.description:
-        parts.append(Text(f"property: {clean(test.description)}", style="italic"))
+        parts.append(Text(f"property ({test.name}): {clean(test.description)}" if many
+                          else f"property: {clean(test.description)}", style="italic"))
     if test.message:
-        parts.append(Text(clean(test.message)))
+        parts.append(_shortened(test.message, MAX_MESSAGE_LINES, options))
     if test.example:
-        parts.append(Text("smallest failing input:\n" + clean(test.example), style="cyan"))
+        parts.append(Text("smallest failing input:\n", style="cyan")
+                     + _shortened(test.example, MAX_EXAMPLE_LINES, options, style="cyan"))
     if test.traceback:
-        parts.append(Text(clean(test.traceback), style="dim"))
-    if test.hint:
+        parts.append(_shortened(test.traceback, MAX_TRACEBACK_LINES, options, tail=True, style="dim"))
+    if test.hint and not (many and group.by_cause):
         parts.append(Text(f"hint: {clean(test.hint)}", style="yellow"))
     style, label = STYLE[test.status]
-    return Panel(Group(*parts), title=Text(f"{ex.number}·{ex.slug} › {one_line(test.name)} [{label}]"),
+    subject = f"{len(group.tests)} properties" if many else one_line(test.name)
+    return Panel(Group(*parts), title=Text(f"{ex.number}·{ex.slug} › {subject} [{label}]"),
                  title_align="left", border_style=style, expand=True)
 
 
-def failures(report: Report, max_per_exercise: int = 6) -> list:
+def test_details(ex: ExerciseResult, test: TestResult, options: RenderOptions = DEFAULT) -> Panel:
+    """One failing test in its own panel."""
+    return group_details(ex, FailureGroup([test]), options)
+
+
+def failures(report: Report, options: RenderOptions = DEFAULT,
+             max_groups: int = MAX_GROUPS_PER_EXERCISE) -> list:
     blocks: list = []
     for ex in report.exercises:
         bad = [t for t in ex.tests if t.status is not Status.PASSED]
@@ -86,17 +131,21 @@ def failures(report: Report, max_per_exercise: int = 6) -> list:
                                 title=Text(f"{ex.number}·{ex.slug}: not implemented yet"),
                                 title_align="left", border_style="yellow", expand=True))
             continue
-        for test in bad[:max_per_exercise]:
-            blocks.append(test_details(ex, test))
-        if len(bad) > max_per_exercise:
-            blocks.append(Text(f"... and {len(bad) - max_per_exercise} more failing tests in "
-                               f"exercise {ex.number} (see --format json)", style="dim"))
+        groups = failure_groups(ex.tests, details=options.details)
+        shown = groups if options.details else groups[:max_groups]
+        for group in shown:
+            blocks.append(group_details(ex, group, options))
+        hidden = sum(len(g.tests) for g in groups[len(shown):])
+        if hidden:
+            blocks.append(Text(f"… and {hidden} more failing tests in exercise {ex.number}: "
+                               f"{options.details_call(ex.number, report.seed)} shows every failure "
+                               "in full", style="dim"))
         if ex.notes:
             blocks.append(Panel(Text("\n".join(clean(n) for n in ex.notes), style="yellow"),
                                 title=Text(f"{ex.number}·{ex.slug}: note"), title_align="left",
                                 border_style="yellow", expand=True))
         if ex.output.strip():
-            blocks.append(Panel(Text(clean(ex.output.strip()[-1200:]), style="dim"),
+            blocks.append(Panel(Text(clean(ex.output.strip()[-MAX_OUTPUT_CHARS:]), style="dim"),
                                 title=Text("output of your code (last lines)"), title_align="left",
                                 border_style="dim", expand=True))
     return blocks
@@ -122,19 +171,20 @@ def training_lines(report: Report) -> list[Text]:
     return lines
 
 
-def print_report(report: Report, console: Console | None = None) -> None:
+def print_report(report: Report, console: Console | None = None,
+                 options: RenderOptions = DEFAULT) -> None:
     console = console or Console()
-    for block in failures(report):
+    for block in failures(report, options):
         console.print(block)
-    console.print(scorecard_table(report))
+    console.print(scorecard_table(report, options))
     for line in training_lines(report):
         console.print(line)
 
 
-def render(report: Report, width: int = 110) -> str:
+def render(report: Report, options: RenderOptions = DEFAULT, width: int = 110) -> str:
     """The scorecard as plain text (for --output FILE)."""
     import io
 
     console = Console(record=True, width=width, file=io.StringIO(), color_system=None)
-    print_report(report, console)
+    print_report(report, console, options)
     return console.export_text()
