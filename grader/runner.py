@@ -24,7 +24,7 @@ from typing import Callable
 
 import pytest
 
-from grader import __version__, hints, registry
+from grader import __version__, counterexample, hints, registry
 from grader.errors import InternalError
 from grader.outcomes import (
     AbortedInSetup,
@@ -91,6 +91,7 @@ class GradingContext:
         return self.options.device
 
     def student(self) -> StudentModule:
+        counterexample.LOG.clear()   # a new test: its own calls make its counterexample
         if self.precheck is not None:
             raise self.precheck
         assert self.client is not None
@@ -163,7 +164,9 @@ class Collector:
                 message=record.get("message", ""), description=record["description"],
                 hint=record.get("hint", ""), example=record.get("example", ""),
                 traceback=record.get("traceback", ""), duration=round(record["duration"], 4),
-                phase=record["phase"] or "call"))
+                phase=record["phase"] or "call", counterexample=record.get("counterexample"),
+                repro=counterexample.with_header(record.get("repro", ""), self.exercise.number,
+                                                 record["name"])))
         return results
 
 
@@ -215,7 +218,8 @@ def _describe_failure(excinfo, exercise: Exercise) -> dict:
                 "example": example, "traceback": exc.traceback[-MAX_MESSAGE:]}
     if isinstance(exc, PropertyFailure):
         return {"status": Status.FAILED, "message": exc.message[:MAX_MESSAGE], "hint": exc.hint,
-                "example": example, "traceback": ""}
+                "example": example, "traceback": "",
+                "counterexample": getattr(exc, "counterexample", None), "repro": getattr(exc, "repro", "")}
     if isinstance(exc, AssertionError):
         return {"status": Status.FAILED, "message": (str(exc) or "assertion failed")[:MAX_MESSAGE],
                 "hint": "", "example": example, "traceback": ""}

@@ -25,6 +25,7 @@ from grader.render.grouping import (
     failure_groups,
     shorten,
 )
+from grader.render import tensors
 from grader.render.options import DEFAULT, RenderOptions
 from grader.render.points import points_text, score_text
 from grader.render.sanitize import md_cell, md_code_block, md_code_span, md_inline
@@ -95,7 +96,63 @@ def _shortened_block(text: str, limit: int, options: RenderOptions, *, tail: boo
     return lines + [""]
 
 
-def group_details(ex: ExerciseResult, group: FailureGroup, options: RenderOptions = DEFAULT) -> list[str]:
+def _grid_lines(g: tensors.Grid) -> list[str]:
+    """A tensor as monospace lines (for a code block)."""
+    lines = [g.header]
+    if g.rows:
+        width = max(len(c) for row in g.rows for c in row)
+        lines += ["  " + "  ".join(c.rjust(width) for c in row) for row in g.rows]
+        if g.cut:
+            lines.append("  …")
+    return lines
+
+
+def _pair_table(what: str, got: tensors.Grid, expected: tensors.Grid, wrong: list[list[bool]]) -> list[str]:
+    """Got and expected, row by row, in one table: wrong entries in bold;
+    attention weights with a shade (░▒▓█) as a small heatmap."""
+    heat = tensors.is_weights(what, expected)
+    columns = max((len(r) for r in got.rows + expected.rows), default=0)
+    if not columns:
+        return []
+
+    def cells(g: tensors.Grid, r: int, flags=None) -> list[str]:
+        row = g.rows[r] if r < len(g.rows) else []
+        out = []
+        for c in range(columns):
+            if c >= len(row):
+                out.append("")
+                continue
+            text = (tensors.shade(g.numbers[r][c]) + " " if heat else "") + row[c]
+            bad = bool(flags and r < len(flags) and c < len(flags[r]) and flags[r][c])
+            out.append(f"**{text}**" if bad else text)
+        return out
+
+    lines = [f"*{inline(what)}* — got {inline(got.shape_text)} {inline(got.dtype)}, expected "
+             f"{inline(expected.shape_text)} {inline(expected.dtype)}"
+             + (f" (slice {inline(got.where)})" if got.where else "") + ", wrong entries in **bold**:", "",
+             "| | " + " | ".join(str(c) for c in range(columns)) + " |",
+             "|:--|" + "--:|" * columns]
+    for r in range(max(len(got.rows), len(expected.rows))):
+        lines.append(f"| got {r} | " + " | ".join(cells(got, r, wrong)) + " |")
+        lines.append(f"| expected {r} | " + " | ".join(cells(expected, r)) + " |")
+    return lines + [""]
+
+
+def counterexample_lines(test: TestResult, options: RenderOptions = DEFAULT) -> list[str]:
+    case = tensors.shown(test.counterexample, details=options.details)
+    if case is None:
+        return []
+    lines = ["**the failing case:** " + (md_code_span(case.call) if case.call else ""), ""]
+    if case.inputs:
+        block = [line for g in case.inputs for line in _grid_lines(g)]
+        lines += [md_code_block("\n".join(block)), ""]
+    for what, got, expected, wrong in case.pairs:
+        lines += _pair_table(what, got, expected, wrong)
+    return lines
+
+
+def group_details(ex: ExerciseResult, group: FailureGroup, options: RenderOptions = DEFAULT,
+                  seed: int | None = None) -> list[str]:
     """One failure block for a group of tests failing the same way: the
     cause, the properties it was seen in, and the first one in full."""
     test = group.first
@@ -120,13 +177,18 @@ def group_details(ex: ExerciseResult, group: FailureGroup, options: RenderOption
     lines += [" · ".join(facts), ""]
     if test.message:
         lines += _shortened_block(test.message, MAX_MESSAGE_LINES, options)
-    if test.example:
+    case = counterexample_lines(test, options)
+    lines += case
+    if test.example and (options.details or not case):
         lines += ["smallest failing input:", ""] + _shortened_block(test.example, MAX_EXAMPLE_LINES, options)
     if test.traceback:
         lines += ["traceback (your code):", ""] + _shortened_block(test.traceback, MAX_TRACEBACK_LINES,
                                                                    options, tail=True)
     if test.hint and not (many and group.by_cause):
         lines += [f"💡 **hint:** {inline(test.hint)}", ""]
+    if test.repro and seed is not None:
+        lines += [f"🔁 **reproduce it in your own code:** "
+                  f"{md_code_span(options.repro_call(ex.number, test.name, seed))}", ""]
     return lines
 
 
@@ -151,7 +213,7 @@ def failures(report: Report, options: RenderOptions = DEFAULT,
         groups = failure_groups(ex.tests, details=options.details)
         shown = groups if options.details else groups[:max_groups]
         for group in shown:
-            lines += group_details(ex, group, options)
+            lines += group_details(ex, group, options, report.seed)
         hidden = sum(len(g.tests) for g in groups[len(shown):])
         if hidden:
             lines += [f"… and {hidden} more failing tests in exercise {ex.number}: "

@@ -22,13 +22,16 @@ from grader.render.grouping import (
     failure_groups,
     shorten,
 )
+from grader.render import tensors
 from grader.render.options import DEFAULT, RenderOptions
+from grader.render.tensors import Grid, shade
 from grader.render.points import score_text
 from grader.render.sanitize import clean, one_line
 from grader.results import ExerciseResult, Report, Status, TestResult
 
 MAX_GROUPS_PER_EXERCISE = 6
 MAX_OUTPUT_CHARS = 1200
+SIDE_BY_SIDE_WIDTH = 96     # got and expected next to each other when they fit
 
 STYLE = {
     Status.PASSED: ("green", "✔ passed"),
@@ -82,7 +85,61 @@ def _shortened(text: str, limit: int, options: RenderOptions, *, tail: bool = Fa
     return out
 
 
-def group_details(ex: ExerciseResult, group: FailureGroup, options: RenderOptions = DEFAULT) -> Panel:
+def _heat_style(x: float | None) -> str:
+    """A background from dark (0) to bright (1) for attention weights."""
+    if x is None or x != x:
+        return "on red"
+    level = int(232 + round(min(max(x, 0.0), 1.0) * 13))      # xterm greys 232..245
+    return f"on color({level})"
+
+
+def grid_text(g: Grid, wrong: list[list[bool]] | None = None, *, heat: bool = False) -> Text:
+    """A tensor as a small grid: wrong cells in bold red, weights as a heatmap,
+    masked cells of a bool mask as ■."""
+    text = Text(g.header, style="bold")
+    if g.scalar or not g.rows:
+        return text
+    width = max(len(cell) for row in g.rows for cell in row)
+    for r, row in enumerate(g.rows):
+        text.append("\n  ")
+        for c, cell in enumerate(row):
+            bad = bool(wrong and r < len(wrong) and c < len(wrong[r]) and wrong[r][c])
+            if heat:
+                x = g.numbers[r][c]
+                text.append(shade(x), style=_heat_style(x))
+            style = "bold red" if bad else ("yellow" if g.is_mask and cell == "■" else "")
+            text.append(cell.rjust(width) + ("*" if bad else " "), style=style)
+            text.append(" ")
+    if g.cut:
+        text.append("\n  …", style="dim")
+    return text
+
+
+def counterexample_parts(test: TestResult, options: RenderOptions = DEFAULT) -> list:
+    """The failing case itself: inputs, then got next to expected."""
+    case = tensors.shown(test.counterexample, details=options.details)
+    if case is None:
+        return []
+    parts: list = [Text(f"the failing case: {one_line(case.call)}" if case.call else "the failing case:",
+                        style="bold cyan")]
+    for g in case.inputs:
+        parts.append(grid_text(g))
+    for what, got, expected, wrong in case.pairs:
+        heat = tensors.is_weights(what, expected)
+        parts.append(Text(f"{one_line(what)}:", style="bold"))
+        if got.width() + expected.width() + 4 <= SIDE_BY_SIDE_WIDTH:
+            side = Table.grid(padding=(0, 4))
+            side.add_row(grid_text(got, wrong, heat=heat), grid_text(expected, heat=heat))
+            parts.append(side)
+        else:
+            parts += [grid_text(got, wrong, heat=heat), grid_text(expected, heat=heat)]
+        if any(any(row) for row in wrong):
+            parts.append(Text("* differs from the expected value beyond the tolerance", style="dim"))
+    return parts
+
+
+def group_details(ex: ExerciseResult, group: FailureGroup, options: RenderOptions = DEFAULT,
+                  seed: int | None = None) -> Panel:
     """One panel for a group of tests failing the same way: the cause, the
     properties it was seen in, and one example in full."""
     test = group.first
@@ -100,13 +157,18 @@ def group_details(ex: ExerciseResult, group: FailureGroup, options: RenderOption
                           else f"property: {clean(test.description)}", style="italic"))
     if test.message:
         parts.append(_shortened(test.message, MAX_MESSAGE_LINES, options))
-    if test.example:
+    case = counterexample_parts(test, options)
+    parts += case
+    if test.example and (options.details or not case):
         parts.append(Text("smallest failing input:\n", style="cyan")
                      + _shortened(test.example, MAX_EXAMPLE_LINES, options, style="cyan"))
     if test.traceback:
         parts.append(_shortened(test.traceback, MAX_TRACEBACK_LINES, options, tail=True, style="dim"))
     if test.hint and not (many and group.by_cause):
         parts.append(Text(f"hint: {clean(test.hint)}", style="yellow"))
+    if test.repro and seed is not None:
+        parts.append(Text(f"reproduce it in your own code: {options.repro_call(ex.number, test.name, seed)}",
+                          style="cyan"))
     style, label = STYLE[test.status]
     subject = f"{len(group.tests)} properties" if many else one_line(test.name)
     return Panel(Group(*parts), title=Text(f"{ex.number}·{ex.slug} › {subject} [{label}]"),
@@ -134,7 +196,7 @@ def failures(report: Report, options: RenderOptions = DEFAULT,
         groups = failure_groups(ex.tests, details=options.details)
         shown = groups if options.details else groups[:max_groups]
         for group in shown:
-            blocks.append(group_details(ex, group, options))
+            blocks.append(group_details(ex, group, options, report.seed))
         hidden = sum(len(g.tests) for g in groups[len(shown):])
         if hidden:
             blocks.append(Text(f"… and {hidden} more failing tests in exercise {ex.number}: "
