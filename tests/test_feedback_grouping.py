@@ -129,3 +129,31 @@ def test_the_description_is_the_docstrings_whole_first_paragraph():
     Catches a mask applied after the softmax."""
     assert _first_paragraph(doc) == ("with a bool mask broadcastable to (B, Lq, Lk) — (Lq, Lk) or "
                                      "(B, Lq, Lk) — masked keys get no weight.")
+
+
+def _big_module_case():
+    import torch
+
+    from grader.counterexample import encode
+
+    g = torch.Generator().manual_seed(0)
+    weights = {f"{n}.weight": encode(torch.randn(8, 8, generator=g)) for n in ("W_q", "W_k", "W_v", "W_o")}
+    got = torch.randn(2, 5, 8, generator=g)
+    return {"inputs": {"d_model": 8, "num_heads": 2, **weights,
+                       "query": encode(torch.randn(2, 5, 8, generator=g))},
+            "got": {"output": encode(got)}, "expected": {"output": encode(got * 1.5)},
+            "tolerance": {"atol": 2e-5, "rtol": 1e-4}, "call": "MultiHeadAttention(d_model, num_heads)(query, query, query)[0]"}
+
+
+def test_a_failing_case_with_big_weights_still_fits_in_40_lines():
+    report = transposed_bug_report()
+    del report.exercises[0].tests[1:-1]
+    report.exercises[0].tests[0].counterexample = _big_module_case()
+    report.exercises[0].tests[0].repro = "print('repro')\n"
+    text = render_text(report, "rich")
+    (panel,) = _panels(text)
+    assert len(panel.splitlines()) <= 40, panel
+    assert "W_q.weight (8, 8) float32 (values: in the repro, or with details)" in panel
+    assert "attn-grade repro 1 matches_the_equation --seed 99" in panel
+    full = render_text(report, "rich", details=True)
+    assert re.search(r"W_q.weight \(8, 8\) float32 +│", full) and "(values: in the repro" not in full

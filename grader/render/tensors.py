@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 MAX_ELEMENTS = 64
+MAX_PARAMETER_ELEMENTS = 16     # module weights bigger than this: shape only (unless details)
 MAX_ROWS = 8
 MAX_COLS = 8
 SHADES = " ░▒▓█"
@@ -45,7 +46,8 @@ class Grid:
         if self.scalar:
             return f"{self.name} = {self.scalar}"
         part = f" {self.where}" if self.where else ""
-        return f"{self.name} {self.shape_text} {self.dtype}{part}" + (" (a slice)" if self.cut or self.where else "")
+        sliced = self.cut or (self.where.startswith("[") if self.where else False)
+        return f"{self.name} {self.shape_text} {self.dtype}{part}" + (" (a slice)" if sliced else "")
 
     def width(self) -> int:
         """Characters of its widest row."""
@@ -161,7 +163,12 @@ class Shown:
 def shown(counterexample: dict | None, *, details: bool = False) -> Shown | None:
     if not counterexample:
         return None
-    inputs = [grid(k, v, details=details) for k, v in counterexample.get("inputs", {}).items()]
+    inputs = []
+    for name, value in counterexample.get("inputs", {}).items():
+        g = grid(name, value, details=details)
+        if not details and "." in name and math.prod(g.shape or (1,)) > MAX_PARAMETER_ELEMENTS:
+            g.rows, g.numbers, g.where = [], [], "(values: in the repro, or with details)"
+        inputs.append(g)
     tolerance = counterexample.get("tolerance", {})
     pairs = []
     for name, value in counterexample.get("got", {}).items():
