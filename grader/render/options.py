@@ -39,7 +39,7 @@ class RenderOptions:
 
     def repro_call(self, exercise: int, test: str, seed: int) -> str:
         if self.notebook:
-            return f"print(repro({exercise}, {test!r}, seed={seed}))"
+            return f"print(check({exercise}, seed={seed}, show=False).repro({test!r}))"
         return f"attn-grade repro {exercise} {test} --seed {seed}"
 
 
