@@ -7,6 +7,7 @@ the floor no grading run can go below.
 
     python scripts/benchmark.py                     # exercises 1 and 2, 5 runs each
     python scripts/benchmark.py --repeat 3 --case "all:all"
+    python scripts/benchmark.py --watch             # `attn-grade watch`: save -> new scorecard
 """
 
 from __future__ import annotations
@@ -31,13 +32,48 @@ def timed(cmd: list[str]) -> tuple[float, str]:
     return elapsed, proc.stdout
 
 
+def watch_latency(submission: str, numbers: list[int], repeat: int) -> None:
+    """`attn-grade watch N`: seconds from a save to the new scorecard, in one
+    warm judge process (the first grading, which starts the zygote, is not
+    counted): the settle poll, the grading and drawing the scorecard."""
+    import io
+
+    from rich.console import Console
+
+    from grader import registry, runner
+    from grader.render.rich import print_report
+    from grader.sandbox import spawn
+    from grader.watch import POLL_SECONDS
+
+    spawn.prewarm()
+    options = runner.GradingOptions(seed=1, train=False)
+    print(f"{'attn-grade watch N (warm)':44} {'median s':>9} {'min s':>7}  (n={repeat}; "
+          f"+ up to {POLL_SECONDS:.1f} s until the poll sees the save, + {POLL_SECONDS:.1f} s settle)")
+    for number in numbers:
+        exercise = registry.get(number)
+        runner.grade(Path(submission), [exercise], options)        # warm-up: zygote, imports
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            report = runner.grade(Path(submission), [exercise], options)
+            print_report(report, Console(file=io.StringIO()))
+            times.append(time.perf_counter() - start)
+        print(f"{'regrade exercise ' + str(number):44} {statistics.median(times):9.2f} {min(times):7.2f}")
+    spawn.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--submission", default="solutions")
     parser.add_argument("--case", action="append", default=None,
                         help="label:args, e.g. 'ex1:exercise 1' (default: exercises 1, 2 and 1+2)")
+    parser.add_argument("--watch", action="store_true", help="time a warm regrade (attn-grade watch)")
     args = parser.parse_args()
+    if args.watch:
+        sys.path.insert(0, str(REPO))
+        watch_latency(args.submission, [1, 2], args.repeat)
+        return
     cases = args.case or ["exercise 1:exercise 1", "exercise 2:exercise 2", "exercises 1+2:exercise 1 2"]
     python = sys.executable
     grade = [python, "-m", "grader.cli"]
