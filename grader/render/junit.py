@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from grader.render import tensors
 from grader.render.points import points_text
 from grader.render.sanitize import clean
 from grader.render.options import DEFAULT, RenderOptions
@@ -45,6 +46,8 @@ def test_text(test: TestResult) -> str:
         parts.append(test.message)
     if test.example:
         parts.append("smallest failing input:\n" + test.example)
+    if test.counterexample:
+        parts.append("\n".join(tensors.text_lines(test.counterexample)))
     if test.traceback:
         parts.append("traceback:\n" + test.traceback)
     if test.hint:

@@ -176,3 +176,34 @@ def shown(counterexample: dict | None, *, details: bool = False) -> Shown | None
         expected = grid("expected", counterexample.get("expected", {}).get(name), details=details)
         pairs.append((name, got, expected, differs(got, expected, tolerance)))
     return Shown(inputs, pairs, counterexample.get("call", ""))
+
+
+def text_lines(counterexample: dict | None, *, details: bool = False) -> list[str]:
+    """The failing case as plain text (JUnit, Gradescope): inputs, then got
+    and expected; wrong entries marked with *."""
+    case = shown(counterexample, details=details)
+    if case is None:
+        return []
+    lines = ["the failing case:" + (f" {case.call}" if case.call else "")]
+
+    def block(g: Grid, wrong=None) -> None:
+        lines.append(g.header)
+        if not g.rows:
+            return
+        width = max(len(c) for row in g.rows for c in row)
+        for r, row in enumerate(g.rows):
+            lines.append("  " + " ".join(
+                c.rjust(width) + ("*" if wrong and r < len(wrong) and c_i < len(wrong[r]) and wrong[r][c_i] else " ")
+                for c_i, c in enumerate(row)).rstrip())
+        if g.cut:
+            lines.append("  …")
+
+    for g in case.inputs:
+        block(g)
+    for what, got, expected, wrong in case.pairs:
+        lines.append(f"{what}:")
+        block(got, wrong)
+        block(expected)
+    if any(any(any(row) for row in wrong) for *_, wrong in case.pairs):
+        lines.append("(* differs from the expected value beyond the tolerance)")
+    return lines
