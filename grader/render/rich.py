@@ -31,7 +31,7 @@ from grader.results import ExerciseResult, Report, Status, TestResult
 
 MAX_GROUPS_PER_EXERCISE = 6
 MAX_OUTPUT_CHARS = 1200
-SIDE_BY_SIDE_WIDTH = 96     # got and expected next to each other when they fit
+SIDE_BY_SIDE_WIDTH = 72     # got and expected side by side when they fit an 80-column panel
 
 STYLE = {
     Status.PASSED: ("green", "✔ passed"),
