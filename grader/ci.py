@@ -43,9 +43,10 @@ def _formats() -> tuple[str, ...]:
               help="How to show the results.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="Write to this file instead of stdout.")
-def render_command(results: Path, fmt: str, output: Path | None) -> None:
+@click.option("--details", is_flag=True, help="Show every failure in full (default: one cause said once).")
+def render_command(results: Path, fmt: str, output: Path | None, details: bool = False) -> None:
     """Render a saved JSON RESULTS file (from --format json) in another format."""
     from grader.cli import handle_errors
     from grader.render import emit
 
-    handle_errors(lambda: emit(load_report(results), fmt, output))()
+    handle_errors(lambda: emit(load_report(results), fmt, output, details=details))()

@@ -157,3 +157,17 @@ def test_a_failing_case_with_big_weights_still_fits_in_40_lines():
     assert "attn-grade repro 1 matches_the_equation --seed 99" in panel
     full = render_text(report, "rich", details=True)
     assert re.search(r"W_q.weight \(8, 8\) float32 +│", full) and "(values: in the repro" not in full
+
+
+def test_render_command_takes_details(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from grader.ci import render_command
+
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(transposed_bug_report().to_dict()), encoding="utf-8")
+    out = CliRunner().invoke(render_command, [str(results), "--format", "markdown", "--details"])
+    assert out.exit_code == 0, out.output
+    assert out.stdout == render_text(transposed_bug_report(), "markdown", details=True)
