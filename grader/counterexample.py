@@ -376,7 +376,9 @@ def repro_snippet(call: Call, path: tuple[int, ...], expected, what: str, *, ato
     """The self-contained script (see the module docstring); "" when the call
     cannot be written as literals (a handle argument, a GPU tensor...)."""
     try:
-        lines = ["import torch", "", f"from {call.module} import {call.built.cls if call.built else call.target}", ""]
+        lines = ["import os", "import sys", "", "import torch", "",
+                 "sys.path.insert(0, os.getcwd())   # your exercise files: run this in their folder",
+                 f"from {call.module} import {call.built.cls if call.built else call.target}  # noqa: E402", ""]
         if call.built is not None:
             init = [literal(a) for a in call.built.args] + [f"{k}={literal(v)}" for k, v in call.built.kwargs.items()]
             lines.append(f"module = {call.built.cls}({', '.join(init)})")
@@ -419,5 +421,5 @@ def with_header(repro: str, exercise: int, test: str) -> str:
     if not repro:
         return ""
     return (f"# attn-grade repro: exercise {exercise}, property {test}\n"
-            "# Save as repro.py in your submission folder (next to your exercise files) and run\n"
-            "# `python repro.py`: it raises AssertionError until the property holds.\n" + repro)
+            "# Run it in your submission folder (`cd exercises && python repro.py`): it raises\n"
+            "# AssertionError until the property holds.\n" + repro)

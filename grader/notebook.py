@@ -324,7 +324,8 @@ class CheckReport(Report):
                 return f"# no repro for {found.name}: it is {found.status.value}"
             lines = [line for line in found.repro.splitlines()
                      if not line.startswith(f"from {registry.get(exercise.number).module} import")
-                     and not line.startswith("# Save as repro.py") and "`python repro.py`" not in line]
+                     and not line.startswith(("# Run it in your submission folder", "# AssertionError",
+                                              "sys.path.insert(0, os.getcwd())"))]
             lines.insert(1, "# Run this cell after the cells that define your code: it raises "
                             "AssertionError until the property holds.")
             return "\n".join(lines) + "\n"

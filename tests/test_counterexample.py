@@ -169,7 +169,7 @@ def _run_repros(folder: Path, scripts: dict[str, str]) -> dict[str, str]:
     ''')
     done = subprocess.run([sys.executable, "-c", driver], cwd=folder, input=json.dumps(scripts),
                           capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(folder)})
+                          env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 

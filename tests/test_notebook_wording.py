@@ -42,11 +42,13 @@ def test_points_read_the_same_in_the_line_and_in_the_table():
 def test_the_notebook_repro_uses_the_kernels_own_definitions():
     report = _notebook_report()
     test = report.exercises[0].tests[1]
-    test.repro = ("# attn-grade repro: exercise 2, property x\n# Save as repro.py in your submission folder\n"
-                  "# `python repro.py`: it raises AssertionError until the property holds.\n"
-                  "import torch\n\nfrom ex02_masks import masked_attention\n\nq = torch.zeros(1)\n")
+    test.repro = ("# attn-grade repro: exercise 2, property x\n"
+                  "# Run it in your submission folder (`cd exercises && python repro.py`): it raises\n"
+                  "# AssertionError until the property holds.\nimport os\nimport sys\n\nimport torch\n\n"
+                  "sys.path.insert(0, os.getcwd())   # your exercise files: run this in their folder\n"
+                  "from ex02_masks import masked_attention  # noqa: E402\n\nq = torch.zeros(1)\n")
     code = report.repro(test.name)
-    assert "from ex02_masks import" not in code and "repro.py" not in code
+    assert "from ex02_masks import" not in code and "repro.py" not in code and "sys.path" not in code
     assert "import torch" in code and "q = torch.zeros(1)" in code
     compile(code, "<cell>", "exec")
     assert report.repro("masked_self_attention_runs").startswith("# no repro")
