@@ -57,8 +57,8 @@ def rich_terminal_output(report: Report) -> str:
     return sink.getvalue()
 
 
-def outputs() -> dict[str, str]:
-    report = hostile_report()
+def outputs(report: Report | None = None) -> dict[str, str]:
+    report = report or hostile_report()
     found = {fmt: render_text(report, fmt) for fmt in RENDERERS}
     found["rich-terminal"] = rich_terminal_output(report)
     return found
@@ -153,3 +153,39 @@ def test_clean_and_md_inline_units():
     assert clean("tab\there\nnew") == "tab\there\nnew"
     assert clean("\x00\x07\x9b") == "\ufffd\ufffd\ufffd"
     assert md_inline("[a](b) **c** <d>") == r"\[a\]\(b\) \*\*c\*\* &lt;d&gt;"
+
+
+HOSTILE_SUBMISSION = """
+import torch
+
+print({hostile!r})
+
+
+def scaled_dot_product_attention(q, k, v):
+    print({hostile!r})
+    raise ValueError({hostile!r})
+
+
+class SelfAttention(torch.nn.Module):
+    def __init__(self, d_model):
+        raise RuntimeError({hostile!r})
+"""
+
+
+def test_a_submission_printing_and_raising_markup_is_shown_as_data(tmp_path):
+    """End to end: the worker's own output and exception messages."""
+    from tests.conftest import grade
+
+    (tmp_path / "ex01_attention.py").write_text(HOSTILE_SUBMISSION.format(hostile=HOSTILE))
+    report = grade(tmp_path, 1, max_examples=1)
+    assert report.exercises[0].status is Status.ERROR and "FAKE 80/80" in report.exercises[0].output
+    for fmt, text in outputs(report).items():
+        plain = SGR.sub("", text) if fmt == "rich-terminal" else text
+        if fmt == "gradescope":
+            plain = json.dumps(json.loads(plain), ensure_ascii=False)
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]", plain), fmt
+        for line in re.split(r"\r\n|\r|\n", plain):
+            if line.lstrip().startswith("::"):
+                assert fmt == "github" and line.startswith("::error file="), (fmt, line)
+    live = _outside_code(_html(render_text(report, "markdown")))
+    assert "<img" not in live and "<a " not in live and "<script" not in live
