@@ -153,7 +153,8 @@ def test_a_failing_case_with_big_weights_still_fits_in_40_lines():
     text = render_text(report, "rich")
     (panel,) = _panels(text)
     assert len(panel.splitlines()) <= 40, panel
-    assert "W_q.weight (8, 8) float32 (values: in the repro, or with details)" in panel
+    assert ("W_q.weight, W_k.weight, W_v.weight, W_o.weight (8, 8) float32 (values: in the repro, or with "
+            "details)") in panel
     assert "attn-grade repro 1 matches_the_equation --seed 99" in panel
     full = render_text(report, "rich", details=True)
     assert re.search(r"W_q.weight \(8, 8\) float32 +│", full) and "(values: in the repro" not in full

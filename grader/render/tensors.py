@@ -16,7 +16,8 @@ import math
 from dataclasses import dataclass, field
 
 MAX_ELEMENTS = 64
-MAX_PARAMETER_ELEMENTS = 16     # module weights bigger than this: shape only (unless details)
+MAX_PARAMETER_ELEMENTS = 4      # module weights bigger than this: shape only (unless details)
+HIDDEN = "(values: in the repro, or with details)"
 MAX_ROWS = 8
 MAX_COLS = 8
 SHADES = " ░▒▓█"
@@ -164,10 +165,21 @@ def shown(counterexample: dict | None, *, details: bool = False) -> Shown | None
     if not counterexample:
         return None
     inputs = []
+    seen: dict[str, str] = {}
     for name, value in counterexample.get("inputs", {}).items():
+        key = repr(value) if isinstance(value, dict) and value.get("values") is not None else ""
+        if key and key in seen:               # self-attention: key and value ARE the query
+            inputs.append(Grid(name, (), "", scalar=seen[key]))
+            continue
+        if key:
+            seen[key] = name
         g = grid(name, value, details=details)
         if not details and "." in name and math.prod(g.shape or (1,)) > MAX_PARAMETER_ELEMENTS:
-            g.rows, g.numbers, g.where = [], [], "(values: in the repro, or with details)"
+            g.rows, g.numbers, g.where = [], [], HIDDEN
+            last = inputs[-1] if inputs else None
+            if last is not None and last.where == HIDDEN and (last.shape, last.dtype) == (g.shape, g.dtype):
+                last.name += f", {name}"          # W_q.weight, W_k.weight, ...: one line
+                continue
         inputs.append(g)
     tolerance = counterexample.get("tolerance", {})
     pairs = []
