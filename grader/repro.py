@@ -52,7 +52,7 @@ def repro(submission: str | os.PathLike, exercise, test_name: str, *, seed: int,
     test = find_test(report.exercises[0].tests, test_name)
     if test.status is Status.PASSED:
         raise NoRepro(f"{test.name} holds with seed {seed}: nothing to reproduce",
-                      hint=f"the seed of a failing run is printed under its scorecard")
+                      hint="the seed of a failing run is printed under its scorecard")
     if not test.repro:
         why = {Status.FAILED: "this property compares your code with itself (or with its own "
                               "gradients), so no expected values can be written down"}.get(
