@@ -172,3 +172,23 @@ def test_render_command_takes_details(tmp_path):
     out = CliRunner().invoke(render_command, [str(results), "--format", "markdown", "--details"])
     assert out.exit_code == 0, out.output
     assert out.stdout == render_text(transposed_bug_report(), "markdown", details=True)
+
+
+def test_masked_weights_are_marked_in_the_heatmap():
+    import torch
+
+    from grader.counterexample import encode
+
+    mask = torch.tensor([[False, True], [False, False]])
+    expected = torch.tensor([[1.0, 0.0], [0.4, 0.6]], dtype=torch.float64)
+    got = torch.tensor([[0.7, 0.3], [0.4, 0.6]])
+    report = transposed_bug_report()
+    del report.exercises[0].tests[1:-1]
+    report.exercises[0].tests[0].counterexample = {
+        "inputs": {"mask": encode(mask)}, "got": {"weights": encode(got)},
+        "expected": {"weights": encode(expected)}, "tolerance": {"atol": 2e-5, "rtol": 1e-4},
+        "call": "masked_attention(q, k, v, mask)[1]"}
+    text = render_text(report, "rich")
+    assert "×0.3*" in text and re.search(r"█ +1 +× +0 ", text)      # hidden key marked, wrong cell starred
+    md = render_text(report, "markdown")
+    assert "| got 0 | **▓ 0.7** | **× 0.3** |" in md

@@ -109,7 +109,8 @@ def _grid_lines(g: tensors.Grid) -> list[str]:
 
 def _pair_table(what: str, got: tensors.Grid, expected: tensors.Grid, wrong: list[list[bool]]) -> list[str]:
     """Got and expected, row by row, in one table: wrong entries in bold;
-    attention weights with a shade (░▒▓█) as a small heatmap."""
+    attention weights with a shade (░▒▓█) as a small heatmap, × where a
+    mask hides the key."""
     heat = tensors.is_weights(what, expected)
     columns = max((len(r) for r in got.rows + expected.rows), default=0)
     if not columns:
@@ -122,7 +123,8 @@ def _pair_table(what: str, got: tensors.Grid, expected: tensors.Grid, wrong: lis
             if c >= len(row):
                 out.append("")
                 continue
-            text = (tensors.shade(g.numbers[r][c]) + " " if heat else "") + row[c]
+            hidden = bool(heat and g.masked and g.masked[r][c])
+            text = (("×" if hidden else tensors.shade(g.numbers[r][c])) + " " if heat else "") + row[c]
             bad = bool(flags and r < len(flags) and c < len(flags[r]) and flags[r][c])
             out.append(f"**{text}**" if bad else text)
         return out

@@ -94,8 +94,8 @@ def _heat_style(x: float | None) -> str:
 
 
 def grid_text(g: Grid, wrong: list[list[bool]] | None = None, *, heat: bool = False) -> Text:
-    """A tensor as a small grid: wrong cells in bold red, weights as a heatmap,
-    masked cells of a bool mask as ■."""
+    """A tensor as a small grid: wrong cells in bold red, weights as a heatmap
+    (× where a mask input hides the key), masked cells of a bool mask as ■."""
     text = Text(g.header, style="bold")
     if g.scalar or not g.rows:
         return text
@@ -106,7 +106,8 @@ def grid_text(g: Grid, wrong: list[list[bool]] | None = None, *, heat: bool = Fa
             bad = bool(wrong and r < len(wrong) and c < len(wrong[r]) and wrong[r][c])
             if heat:
                 x = g.numbers[r][c]
-                text.append(shade(x), style=_heat_style(x))
+                hidden = bool(g.masked and g.masked[r][c])
+                text.append("×" if hidden else shade(x), style="dim" if hidden else _heat_style(x))
             style = "bold red" if bad else ("yellow" if g.is_mask and cell == "■" else "")
             text.append(cell.rjust(width) + ("*" if bad else " "), style=style)
             text.append(" ")

@@ -31,6 +31,7 @@ class Grid:
     rows: list[list[str]] = field(default_factory=list)     # cell texts
     numbers: list[list[float | None]] = field(default_factory=list)
     where: str = ""              # e.g. "[0, :, :]" when a slice of a bigger tensor is shown
+    masked: list[list[bool]] = field(default_factory=list)  # weights: cells a mask input hides
     cut: bool = False            # rows or columns left out
     scalar: str = ""             # a plain (non-tensor) input: its value
 
@@ -152,6 +153,19 @@ def shade(x: float | None) -> str:
     return SHADES[min(int(x * len(SHADES)), len(SHADES) - 1)]
 
 
+def masked_cells(weights: Grid, masks: list[Grid]) -> list[list[bool]]:
+    """Which cells of a weights grid a bool mask input hides (True = not
+    allowed), broadcasting a (1, Lk) mask row over the queries; [] if none fits."""
+    rows, cols = len(weights.rows), max((len(r) for r in weights.rows), default=0)
+    for mask in masks:
+        if not mask.rows or len(mask.rows[0]) < cols:
+            continue
+        if len(mask.rows) == 1 or len(mask.rows) >= rows:
+            return [[mask.rows[min(r, len(mask.rows) - 1)][c] == "■" for c in range(len(weights.rows[r]))]
+                    for r in range(rows)]
+    return []
+
+
 @dataclass
 class Shown:
     """A counterexample, as grids."""
@@ -182,10 +196,15 @@ def shown(counterexample: dict | None, *, details: bool = False) -> Shown | None
                 continue
         inputs.append(g)
     tolerance = counterexample.get("tolerance", {})
+    masks = [grid(name, value, details=details) for name, value in counterexample.get("inputs", {}).items()
+             if isinstance(value, dict) and value.get("dtype") == "bool" and value.get("values") is not None]
     pairs = []
     for name, value in counterexample.get("got", {}).items():
         got = grid("got", value, details=details)
         expected = grid("expected", counterexample.get("expected", {}).get(name), details=details)
+        if is_weights(name, expected):
+            for g in (got, expected):
+                g.masked = masked_cells(g, masks)
         pairs.append((name, got, expected, differs(got, expected, tolerance)))
     return Shown(inputs, pairs, counterexample.get("call", ""))
 
