@@ -451,7 +451,23 @@ def check(exercise, *, seed: int | None = None, device: str = "auto", train: boo
         from grader.render.rich import print_report
 
         print_report(result, options=RenderOptions(details=details, notebook=True))
+        _show_training_curves(result)
     return result
+
+
+def _show_training_curves(report: Report) -> None:
+    """Exercise 8: the accuracy and loss curves inline, as SVG."""
+    from grader.render.svg import training_svg
+
+    picture = training_svg(report)
+    if not picture:
+        return
+    try:
+        from IPython.display import SVG, display
+
+        display(SVG(picture))
+    except Exception:  # noqa: BLE001 - never let display break a check
+        pass
 
 
 def _inside_grading() -> bool:

@@ -52,3 +52,20 @@ def test_the_notebook_repro_uses_the_kernels_own_definitions():
     assert "import torch" in code and "q = torch.zeros(1)" in code
     compile(code, "<cell>", "exec")
     assert report.repro("masked_self_attention_runs").startswith("# no repro")
+
+
+def test_training_curves_as_svg():
+    import xml.etree.ElementTree as ET
+
+    from grader.render.svg import training_svg
+    from grader.results import ExerciseResult
+
+    assert training_svg(fixed_report()) == ""
+    training = {"accuracy": 0.92, "target": 0.9, "curve": [[0, 0.1, 0.1], [50, 1.0, 0.6], [100, 2.0, 0.92]],
+                "losses": [3.2, 2.0, 1.1, 0.5]}
+    report = Report("s", 1, [ExerciseResult(8, "training", "AMP training loop", Status.PASSED, 10.0, 10.0,
+                                            extra={"training": training})])
+    svg = training_svg(report)
+    root = ET.fromstring(svg)                                   # well-formed
+    assert root.tag.endswith("svg") and len(root.findall("{http://www.w3.org/2000/svg}polyline")) == 3
+    assert "held-out accuracy 92.0% (target 90%)" in svg and "training loss (last 0.5)" in svg
