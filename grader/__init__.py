@@ -1,6 +1,8 @@
 """attn-grade: auto-graded exercises for a PyTorch course on attention."""
 
-__version__ = "0.1.0"
+from grader.version import __version__
+
+__all__ = ["__version__", "check"]
 
 
 def check(exercise, **options):

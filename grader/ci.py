@@ -100,12 +100,13 @@ def _formats() -> tuple[str, ...]:
               help="How to show the results.")
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
               help="Write to this file instead of stdout.")
+@click.option("--details", is_flag=True, help="Show every failure in full (default: one cause said once).")
 @click.option("--student", default=None,
               help="For a batch gradebook: the student (folder name) whose report to render.")
 @click.option("--output-dir", type=click.Path(path_type=Path), default=None,
               help="For a batch gradebook: write every student's report here, named by folder.")
 def render_command(results: Path, fmt: str, output: Path | None, student: str | None,
-                   output_dir: Path | None) -> None:
+                   output_dir: Path | None, details: bool = False) -> None:
     """Render a saved JSON RESULTS file (from --format json, or a batch gradebook) in another format."""
     from grader.render import emit
 
@@ -117,6 +118,6 @@ def render_command(results: Path, fmt: str, output: Path | None, student: str | 
             raise GraderError(f"{results} holds one report; --student and --output-dir are for a "
                               "batch gradebook")
         else:
-            emit(report_from_data(results, data), fmt, output)
+            emit(report_from_data(results, data), fmt, output, details=details)
 
     handle_errors(run)()

@@ -29,7 +29,8 @@ from pathlib import Path
 
 import click
 
-from grader import __version__, registry
+from grader import registry
+from grader.version import __version__
 from grader.errors import GraderError, handle_errors
 from grader.harness import Harness, check_requirement_text
 from grader.harness import resolve as resolve_harness

@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import __version__
+from grader.version import __version__
 from grader.errors import GraderError
 
 DIST = "dist"

@@ -42,6 +42,7 @@ from pathlib import Path
 from grader import registry
 from grader.notebook_files import code_lines
 from grader.registry import CONTRACT_NAMES
+from grader.render.points import score_text
 from grader.results import Report, report_from_dict
 
 
@@ -306,9 +307,46 @@ class CheckReport(Report):
     """The Report of a check(), echoed as one line (the scorecard is already shown)."""
 
     def __repr__(self) -> str:
-        parts = [f"exercise {e.number}: {e.points:g}/{e.max_points:g} ({e.status.value})"
+        parts = [f"exercise {e.number}: {score_text(e.points, e.max_points)} ({e.status.value})"
                  for e in self.exercises]
         return f"<attn-grade check: {'; '.join(parts) or 'nothing graded'}>"
+
+    def repro(self, test: str) -> str:
+        """The code that rebuilds property `test`'s failure, for a new cell of
+        this notebook: the failing tensors as literals, calling the function
+        or class defined in this kernel (the import of the exercise file is
+        left out)."""
+        from grader.repro import find_test
+
+        for exercise in self.exercises:
+            found = find_test(exercise.tests, test)
+            if not found.repro:
+                return f"# no repro for {found.name}: it is {found.status.value}"
+            lines = [line for line in found.repro.splitlines()
+                     if not line.startswith(f"from {registry.get(exercise.number).module} import")
+                     and not line.startswith(("# Run it in your submission folder", "# AssertionError",
+                                              "sys.path.insert(0, os.getcwd())"))]
+            lines.insert(1, "# Run this cell after the cells that define your code: it raises "
+                            "AssertionError until the property holds.")
+            return "\n".join(lines) + "\n"
+        return "# nothing graded"
+
+
+_CLI_CALL = re.compile(r"\battn-grade exercise (\d+)(?: --seed (\d+))?")
+
+
+def notebook_wording(report: Report) -> None:
+    """Say what to run next as notebook calls: `attn-grade exercise 2` in a
+    note or message becomes `check(2)` (with its seed, `check(2, seed=N)`)."""
+    def swap(match: re.Match) -> str:
+        seed = f", seed={match.group(2)}" if match.group(2) else ""
+        return f"check({match.group(1)}{seed})"
+
+    for exercise in report.exercises:
+        exercise.notes = [_CLI_CALL.sub(swap, note) for note in exercise.notes]
+        for test in exercise.tests:
+            test.message = _CLI_CALL.sub(swap, test.message)
+            test.hint = _CLI_CALL.sub(swap, test.hint)
 
 
 def _relabel(report: Report, assembled: Assembled, module: str) -> None:
@@ -358,10 +396,13 @@ def run_judge(folder: Path, number: int, *, seed: int | None, device: str, train
 
 
 def check(exercise, *, seed: int | None = None, device: str = "auto", train: bool = True,
-          max_examples: int | None = None, show: bool = True, shell=None) -> CheckReport | None:
+          max_examples: int | None = None, show: bool = True, details: bool = False,
+          shell=None) -> CheckReport | None:
     """Grade the code run in this kernel for `exercise` (3, "03", "cross-attention").
 
-    Shows the scorecard and returns the Report (echoed as one line)."""
+    Shows the scorecard and returns the Report (echoed as one line).
+    `details=True` shows every failure in full; `.repro(test)` of the result
+    is code that rebuilds one failure in a new cell."""
     exercise = registry.get(exercise)
     if shell is None and _inside_grading():
         return None     # a `check(3)` cell left untagged in a graded notebook: nothing to do
@@ -401,13 +442,31 @@ def check(exercise, *, seed: int | None = None, device: str = "auto", train: boo
     finally:
         shutil.rmtree(work, ignore_errors=True)
     _relabel(report, assembled, exercise.module)
+    notebook_wording(report)
     report.submission = f"this kernel (cells {', '.join(map(str, assembled.cells))})"
     result = CheckReport(**{f.name: getattr(report, f.name) for f in fields(Report)})
     if show:
+        from grader.render.options import RenderOptions
         from grader.render.rich import print_report
 
-        print_report(result)
+        print_report(result, options=RenderOptions(details=details, notebook=True))
+        _show_training_curves(result)
     return result
+
+
+def _show_training_curves(report: Report) -> None:
+    """Exercise 8: the accuracy and loss curves inline, as SVG."""
+    from grader.render.svg import training_svg
+
+    picture = training_svg(report)
+    if not picture:
+        return
+    try:
+        from IPython.display import SVG, display
+
+        display(SVG(picture))
+    except Exception:  # noqa: BLE001 - never let display break a check
+        pass
 
 
 def _inside_grading() -> bool:

@@ -74,16 +74,21 @@ class PropertyFailure(AssertionError):
     """A property of the exercise does not hold: wrong values.
 
     `hint` names the usual mistake; `max_error` is the largest absolute
-    difference when values were compared.
+    difference when values were compared; `counterexample` and `repro`: the
+    tensors of that comparison and a script rebuilding it
+    (grader/counterexample.py), when known.
     """
 
     status = Status.FAILED
 
-    def __init__(self, message: str, *, hint: str = "", max_error: float | None = None):
+    def __init__(self, message: str, *, hint: str = "", max_error: float | None = None,
+                 counterexample: dict | None = None, repro: str = ""):
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.max_error = max_error
+        self.counterexample = counterexample
+        self.repro = repro
 
 
 class AbortedInSetup(Exception):

@@ -47,6 +47,10 @@ class TestResult:
     traceback: str = ""       # trimmed to the student's own files
     duration: float = 0.0
     phase: str = "call"       # where it was decided: setup, call or teardown
+    # The failed comparison's tensors: {"inputs", "got", "expected", "tolerance"},
+    # each tensor {"shape", "dtype", "values"} (grader/counterexample.py), or None.
+    counterexample: dict | None = None
+    repro: str = ""           # a self-contained script that rebuilds the failure
 
     __test__ = False  # not a pytest test class
 

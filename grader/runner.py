@@ -14,6 +14,7 @@ import contextlib
 import io
 import os
 import random
+import re
 import shutil
 import tempfile
 import time
@@ -23,7 +24,8 @@ from typing import Callable
 
 import pytest
 
-from grader import __version__, fingerprint, hints, registry
+from grader import counterexample, fingerprint, hints, registry
+from grader.version import __version__
 from grader.errors import InternalError
 from grader.outcomes import (
     AbortedInSetup,
@@ -93,6 +95,7 @@ class GradingContext:
         return self.options.device
 
     def student(self) -> StudentModule:
+        counterexample.LOG.clear()   # a new test: its own calls make its counterexample
         if self.precheck is not None:
             raise self.precheck
         assert self.client is not None
@@ -120,7 +123,7 @@ class Collector:
             marker = item.get_closest_marker("weight")
             doc = (getattr(item, "function", None).__doc__ or "").strip() if hasattr(item, "function") else ""
             record = {"name": _test_name(item), "weight": float(marker.args[0]) if marker else 1.0,
-                      "description": doc.splitlines()[0] if doc else "", "status": None,
+                      "description": _first_paragraph(doc), "status": None,
                       "duration": 0.0, "phase": ""}
             self.records[item.nodeid] = record
             self.order.append(item.nodeid)
@@ -165,8 +168,17 @@ class Collector:
                 message=record.get("message", ""), description=record["description"],
                 hint=record.get("hint", ""), example=record.get("example", ""),
                 traceback=record.get("traceback", ""), duration=round(record["duration"], 4),
-                phase=record["phase"] or "call"))
+                phase=record["phase"] or "call", counterexample=record.get("counterexample"),
+                repro=counterexample.with_header(record.get("repro", ""), self.exercise.number,
+                                                 record["name"])))
         return results
+
+
+def _first_paragraph(doc: str) -> str:
+    """The property a test checks: its docstring's first paragraph, whole
+    (its first line alone may stop mid-sentence)."""
+    paragraph = doc.strip().split("\n\n")[0]
+    return " ".join(paragraph.split())
 
 
 def _test_name(item) -> str:
@@ -210,7 +222,8 @@ def _describe_failure(excinfo, exercise: Exercise) -> dict:
                 "example": example, "traceback": exc.traceback[-MAX_MESSAGE:]}
     if isinstance(exc, PropertyFailure):
         return {"status": Status.FAILED, "message": exc.message[:MAX_MESSAGE], "hint": exc.hint,
-                "example": example, "traceback": ""}
+                "example": example, "traceback": "",
+                "counterexample": getattr(exc, "counterexample", None), "repro": getattr(exc, "repro", "")}
     if isinstance(exc, AssertionError):
         return {"status": Status.FAILED, "message": (str(exc) or "assertion failed")[:MAX_MESSAGE],
                 "hint": "", "example": example, "traceback": ""}
@@ -316,7 +329,8 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
     started = time.perf_counter()
     judge_files = fingerprint.freeze_judge([e.test_module for e in exercises])  # before any worker
     submission = Submission.from_path(submission_path)
-    report = Report(submission=str(submission_path), seed=seed, grader_version=__version__,
+    submission.require_exercise_files()
+    report = Report(submission=submission.label, seed=seed, grader_version=__version__,
                     device=options.device, grader_fingerprint=judge_files.digest)
     workdir = Path(tempfile.mkdtemp(prefix="attn-grade-"))
     staging = submission.stage(workdir / "submission")
@@ -361,6 +375,7 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
                 progress("exercise_done", exercise=exercise, result=result)
         add_dependency_notes(report, submission)
         submission.relabel_report(report)  # notebook lines read "cell N, line M"
+        name_student_files(report, submission, staging)
     finally:
         for client in clients.values():
             client.close()
@@ -368,6 +383,26 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
     fingerprint.verify(judge_files)  # changed while grading: GraderChanged, exit code 3
     report.duration = time.perf_counter() - started
     return report
+
+
+def name_student_files(report: Report, submission: Submission, staging: Path) -> None:
+    """Warnings and tracebacks printed by the worker name the staged copy
+    (`/tmp/attn-grade-x/submission/ex01_attention.py`): show the student's
+    own file instead."""
+    folders = {os.path.realpath(staging), str(staging)}
+    pattern = re.compile("(?:" + "|".join(re.escape(f) for f in sorted(folders, key=len, reverse=True))
+                         + r")[/\\]([\w.-]+)")
+
+    def swap(match: re.Match) -> str:
+        name = match.group(1)
+        source = submission.files.get(Path(name).stem)
+        return source.origin if source is not None and name.endswith(".py") else name
+
+    for result in report.exercises:
+        result.output = pattern.sub(swap, result.output)
+        for test in result.tests:
+            test.message = pattern.sub(swap, test.message)
+            test.traceback = pattern.sub(swap, test.traceback)
 
 
 def add_dependency_notes(report: Report, submission: Submission) -> None:

@@ -70,10 +70,8 @@ class Submission:
 
     @classmethod
     def from_path(cls, path: str | Path) -> "Submission":
-        root = Path(path).expanduser()
-        if not root.exists():
-            raise GraderError(f"submission not found: {root}",
-                              hint="pass --submission PATH (a folder of exercise files or a notebook)")
+        """The submission at `path` (see `resolve_path`)."""
+        root = resolve_path(path)
         files: dict[str, SourceFile] = {}
         if root.is_file():
             if root.suffix not in (".ipynb", ".py"):
@@ -104,6 +102,13 @@ class Submission:
         submission = cls(root, files)
         submission._flag_wrong_exercises()
         return submission
+
+    def require_exercise_files(self) -> None:
+        """A folder without a single exercise file is a mistyped path: say
+        which folder was probably meant (GraderError, exit 2), rather than
+        grade eight missing files as zero."""
+        if not any(registry.by_module(module) is not None for module in self.files):
+            raise no_exercise_files(self.root)
 
     def relabel(self, text: str) -> str:
         """Rewrite the worker's `File "ex03_cross_attention.py", line 12` (the
@@ -568,6 +573,48 @@ def wrong_exercise_problem(source: SourceFile) -> str:
             f"({other.slug}), not exercise {mine.number} ({mine.slug}): it defines "
             f"{', '.join(found)} but none of {', '.join(expected)}. Save your exercise "
             f"{mine.number} {kind} under this name, or rename this one {other.module}{suffix}.")
+
+
+DEFAULT_FOLDER = "exercises"
+
+
+def holds_exercise_files(folder: Path) -> bool:
+    """Whether `folder` itself holds a file named after an exercise (.py or notebook)."""
+    try:
+        return folder.is_dir() and any(
+            child.suffix in (".py", ".ipynb") and module_for_name(child.stem) is not None
+            for child in folder.iterdir())
+    except OSError:
+        return False
+
+
+def resolve_path(path: str | Path) -> Path:
+    """The submission the student means.  The default `exercises` run from
+    inside `exercises/` (no `exercises/exercises`) is the current folder."""
+    root = Path(path).expanduser()
+    if not root.exists() and Path(path) == Path(DEFAULT_FOLDER) and holds_exercise_files(Path.cwd()):
+        return Path(".")
+    if not root.exists():
+        raise GraderError(f"submission not found: {root}",
+                          hint="pass --submission PATH (a folder of exercise files or a notebook)")
+    return root
+
+
+def no_exercise_files(root: Path) -> GraderError:
+    """A folder with no exercise file: which folder the student probably meant."""
+    names = ", ".join(e.file for e in registry.EXERCISES[:2])
+    candidates = [root / DEFAULT_FOLDER, root / "notebooks", root / DEFAULT_FOLDER / "notebooks"]
+    try:
+        candidates += sorted(c for c in root.iterdir() if c.is_dir() and c not in candidates)
+    except OSError:
+        pass
+    meant = next((c for c in candidates if holds_exercise_files(c)), None)
+    if meant is None and not (root / DEFAULT_FOLDER).exists():
+        meant = root / DEFAULT_FOLDER
+    where = f" (did you mean {meant}?)" if meant is not None else ""
+    return GraderError(f"no exercise files in {root}{where}",
+                       hint=f"the submission folder holds the exercise files themselves ({names}, ... "
+                            "or their notebooks)")
 
 
 def module_for_name(stem: str) -> str | None:

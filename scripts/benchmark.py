@@ -14,6 +14,8 @@ with an injected clock and budget. `--training` is where its real figures
 come from: the budget calibrated on this machine, and how the reference
 solution and a correct-but-slow loop (tests/fixtures/ex08/) fare against it.
 
+    python scripts/benchmark.py --watch             # `attn-grade watch`: save -> new scorecard
+
     python scripts/benchmark.py --batch 24 --jobs 2     # class throughput (submissions/min)
 
 `--batch N` grades a class of N submissions (copies of solutions/ and of
@@ -71,6 +73,8 @@ def training_check(repeat: int) -> None:
                       f"{t.get('budget_s', 0):8.1f} {t.get('seconds_per_reference_step', 0):10.4f}")
     finally:
         shutil.rmtree(slow, ignore_errors=True)
+
+
 def make_class(folder: Path, count: int) -> Path:
     """`count` students: solutions and stubs in turn, each with its own comment."""
     subs = folder / "submissions"
@@ -104,6 +108,36 @@ def batch_throughput(count: int, jobs: int, exercises: str | None) -> list[tuple
     return rows
 
 
+def watch_latency(submission: str, numbers: list[int], repeat: int) -> None:
+    """`attn-grade watch N`: seconds from a save to the new scorecard, in one
+    warm judge process (the first grading, which starts the zygote, is not
+    counted): the settle poll, the grading and drawing the scorecard."""
+    import io
+
+    from rich.console import Console
+
+    from grader import registry, runner
+    from grader.render.rich import print_report
+    from grader.sandbox import spawn
+    from grader.watch import POLL_SECONDS
+
+    spawn.prewarm()
+    options = runner.GradingOptions(seed=1, train=False)
+    print(f"{'attn-grade watch N (warm)':44} {'median s':>9} {'min s':>7}  (n={repeat}; "
+          f"+ up to {POLL_SECONDS:.1f} s until the poll sees the save, + {POLL_SECONDS:.1f} s settle)")
+    for number in numbers:
+        exercise = registry.get(number)
+        runner.grade(Path(submission), [exercise], options)        # warm-up: zygote, imports
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            report = runner.grade(Path(submission), [exercise], options)
+            print_report(report, Console(file=io.StringIO()))
+            times.append(time.perf_counter() - start)
+        print(f"{'regrade exercise ' + str(number):44} {statistics.median(times):9.2f} {min(times):7.2f}")
+    spawn.shutdown()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
@@ -116,6 +150,7 @@ def main() -> None:
                         help="measure class throughput on N submissions instead")
     parser.add_argument("--jobs", type=int, default=2, help="judges for --batch")
     parser.add_argument("--exercises", default=None, help="exercises for --batch (default: all)")
+    parser.add_argument("--watch", action="store_true", help="time a warm regrade (attn-grade watch)")
     args = parser.parse_args()
     if args.training:
         training_check(args.repeat)
@@ -124,6 +159,10 @@ def main() -> None:
         print(f"{'class of ' + str(args.batch) + ', --jobs ' + str(args.jobs):44} {'subs/min':>9} {'wall s':>7}")
         for label, rate, wall in batch_throughput(args.batch, args.jobs, args.exercises):
             print(f"{label:44} {rate:9.1f} {wall:7.1f}")
+        return
+    if args.watch:
+        sys.path.insert(0, str(REPO))
+        watch_latency(args.submission, [1, 2], args.repeat)
         return
     cases = args.case or ["exercise 1:exercise 1", "exercise 2:exercise 2", "exercises 1+2:exercise 1 2"]
     python = sys.executable

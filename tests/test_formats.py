@@ -23,6 +23,7 @@ from grader.render import RENDERERS, render_text
 from grader.render import github as github_renderer
 from grader.render import gradescope, junit, markdown
 from grader.render import rich as rich_renderer
+from grader.render.points import points_text, score_text
 from grader.results import ExerciseResult, Report, Status, TestResult, report_from_dict
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -241,7 +242,7 @@ def test_junit_is_read_by_a_junit_parser(tmp_path):
             if test.status is not Status.PASSED:
                 assert case.result[0].type == test.status.value
         properties = {p.name: p.value for p in suite.properties()}
-        assert properties["points"] == junit._num(ex.points)
+        assert properties["points"] == points_text(ex.points)
         assert properties["status"] == ex.status.value
     every = [t for e in report.exercises for t in e.tests]
     assert xml.tests == len(every)
@@ -287,7 +288,7 @@ def test_markdown_shows_the_same_points_as_the_rich_scorecard():
     rich_points, md_points = _rich_points(report), _markdown_points(report)
     assert len(rich_points) == len(report.exercises) + 1  # the rows and the total
     assert md_points == rich_points
-    assert md_points["total"] == f"{rich_renderer._points(report.total)}/{rich_renderer._points(report.max_total)}"
+    assert md_points["total"] == score_text(report.total, report.max_total)
 
 
 def test_markdown_lists_each_failure_with_what_to_fix():
@@ -295,7 +296,7 @@ def test_markdown_lists_each_failure_with_what_to_fix():
     for part in ("*property:* output and weights equal softmax", "**max error:** 0.0624054",
                  "Falsifying example", "💡 **hint:** The mask was applied after the softmax",
                  'File "ex02_masks.py", line 82', "🚧 not implemented · 3 · cross-attention",
-                 "⛔ forbidden", "**note:** ex02_masks.py imports"):
+                 "⛔ forbidden", "**note:** ex02\\_masks.py imports"):
         assert part in text, part
 
 
@@ -319,7 +320,8 @@ def test_markdown_groups_tests_that_fail_the_same_way():
     report.exercises[1].tests.append(twin)
     text = markdown.render(report)
     assert text.count("IndexError: too many indices for tensor of dimension 2\n```") == 2  # message + traceback, once
-    assert "*also failing the same way:* `masked_self_attention_keeps_dtype`" in text
+    assert ("*the same error in 2 properties:* `masked_self_attention_runs`, "
+            "`masked_self_attention_keeps_dtype`") in text
 
 
 # ---------------------------------------------------------------------- github annotations
@@ -340,7 +342,8 @@ def test_github_annotations_cannot_inject_workflow_commands():
     report.exercises[1].tests[1].hint = ""
     out = github_renderer.render(report)
     line = next(ln for ln in out.splitlines() if "masked_attention_matches_the_equation" in ln)
-    assert line.endswith("::failed: bad%0A::set-env name=X::1%0D%0A100%25 wrong")
+    # the student's line starting with `::` is marked even inside the escaped message
+    assert line.endswith("::failed: bad%0A» ::set-env name=X::1%0A100%25 wrong")
     assert not any(ln.startswith("::set-env") for ln in out.splitlines())
     props = line.split("::")[1]
     assert props.count(",") == 1  # file=..., title=... : a comma in a value is escaped

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from grader import __version__
+from grader.version import __version__
 from grader.errors import GraderError
 from grader.results import Report, report_from_dict
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from grader import __version__
+from grader.version import __version__
 from grader.results import Report, Status, report_from_dict
 
 GRADEBOOK_SCHEMA = 1

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import click
 
-from grader import __version__
+from grader.version import __version__
 from grader.authoring.commands import generate_command
 from grader.ci import render_command
 from grader.commands.batch import batch_command, diff_command, merge_command
 from grader.commands import grading
 from grader.commands.grading import all_command, exercise_command
 from grader.commands.listing import list_command
+from grader.commands.repro import repro_command
+from grader.commands.watch import watch_command
 from grader.export import export_student_command
 from grader.verify import verify_command
 
@@ -31,7 +33,8 @@ def main() -> None:
 
 
 for _command in (list_command, exercise_command, all_command, generate_command, batch_command,
-                 merge_command, diff_command, verify_command, render_command, export_student_command):
+                 merge_command, diff_command, verify_command, render_command, export_student_command,
+                 repro_command, watch_command):
     main.add_command(_command)
 
 

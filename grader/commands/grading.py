@@ -19,7 +19,7 @@ from grader.sandbox import spawn
 
 def run_grading(keys: list[str] | None, *, submission: Path, seed, fmt: str, output, device: str,
                 no_train: bool, max_examples, fail_under: float | None = None,
-                amp: str | None = None) -> None:
+                amp: str | None = None, details: bool = False) -> None:
     exercises = [registry.get(k) for k in keys] if keys else list(registry.EXERCISES)
     if not submission.exists():
         raise GraderError(f"submission not found: {submission}",
@@ -34,7 +34,7 @@ def run_grading(keys: list[str] | None, *, submission: Path, seed, fmt: str, out
                                     max_examples=max_examples, amp=amp)
     with ProgressDisplay(enabled=fmt == "rich" and output is None) as progress:
         report = runner.grade(submission, exercises, options, progress=progress)
-    render.emit(report, fmt, output)
+    render.emit(report, fmt, output, details=details)
     finish(exit_code(report, fail_under))
 
 

@@ -49,6 +49,10 @@ OPTIONS: dict[str, Callable[..., Callable]] = {
     "max_examples": _declare(
         "--max-examples", type=click.IntRange(min=1), default=None,
         help="Hypothesis examples per property (default: each test's own)."),
+    "details": _declare(
+        "--details", is_flag=True,
+        help="Show every failure in full (default: one likely cause said once per exercise; the "
+             "JSON always has everything)."),
     "fail_under": _declare(
         "--fail-under", type=click.FloatRange(min=0), default=None, metavar="POINTS",
         help="Exit 1 only when the total is below POINTS (default: unless all pass)."),
@@ -56,7 +60,7 @@ OPTIONS: dict[str, Callable[..., Callable]] = {
 
 # What `exercise` and `all` offer, in --help order.
 GRADING = ("submission", "seed", "format", "output", "device", "no_train", "amp", "max_examples",
-           "fail_under")
+           "details", "fail_under")
 
 
 def use(*names: str, **defaults: Any) -> Callable[[Callable], Callable]:

@@ -11,7 +11,7 @@ from typing import Callable
 
 import torch
 
-from grader import hints
+from grader import counterexample, hints
 from grader.outcomes import PropertyFailure
 
 # Tolerances for comparing with a float64 oracle, by the submission's dtype.
@@ -27,8 +27,12 @@ def tolerance(dtype: torch.dtype) -> tuple[float, float]:
     return TOLERANCES.get(dtype, TOLERANCES[torch.float32])
 
 
-def fail(message: str, *, hint: str = "", max_error: float | None = None):
-    raise PropertyFailure(message, hint=hint, max_error=max_error)
+def fail(message: str, *, hint: str = "", max_error: float | None = None, shown=None):
+    """Raise the failure.  `shown`: (actual, expected, what, atol, rtol, exact)
+    of a failed comparison, kept as the failure's counterexample and repro."""
+    example, repro = counterexample.capture(*shown[:3], atol=shown[3], rtol=shown[4],
+                                            exact=shown[5]) if shown else (None, "")
+    raise PropertyFailure(message, hint=hint, max_error=max_error, counterexample=example, repro=repro)
 
 
 def require_tensor(value, what: str) -> torch.Tensor:
@@ -79,13 +83,14 @@ def assert_close(actual, expected: torch.Tensor, what: str, *, atol: float | Non
     `candidates`: {mistake: what that mistake would return}, or a function
     returning it; on failure the matching mistake becomes the hint."""
     actual = require_tensor(actual, what)
-    if tuple(actual.shape) != tuple(expected.shape):
-        fail(f"{what}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}",
-             hint=hint or hints.diagnose(actual, _candidates(candidates)) or
-             "Check which dimensions you multiply and reduce over.")
     d_atol, d_rtol = tolerance(actual.dtype)
     atol = d_atol if atol is None else atol
     rtol = d_rtol if rtol is None else rtol
+    shown = (actual, expected, what, atol, rtol, False)
+    if tuple(actual.shape) != tuple(expected.shape):
+        fail(f"{what}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}",
+             hint=hint or hints.diagnose(actual, _candidates(candidates)) or
+             "Check which dimensions you multiply and reduce over.", shown=shown)
     a = actual.detach().to("cpu", torch.float64)
     e = expected.detach().to("cpu", torch.float64)
     if a.numel() == 0:
@@ -95,7 +100,7 @@ def assert_close(actual, expected: torch.Tensor, what: str, *, atol: float | Non
         index = tuple(int(i) for i in bad_nan.nonzero()[0])
         fail(f"{what}: NaN at index {index} (expected {_fmt(e[index].item())})",
              hint=hint or "A NaN usually means a whole row was masked with -inf, or "
-                          "0 * inf; check where you fill the mask.")
+                          "0 * inf; check where you fill the mask.", shown=shown)
     diff = (a - e).abs()
     diff = torch.where(torch.isnan(diff), torch.zeros_like(diff), diff)
     allowed = atol + rtol * e.abs()
@@ -109,23 +114,24 @@ def assert_close(actual, expected: torch.Tensor, what: str, *, atol: float | Non
          f"(allowed {atol:g} + {rtol:g}·|expected|); at index {index} got "
          f"{_fmt(a[index].item())}, expected {_fmt(e[index].item())}; shape {tuple(a.shape)}, "
          f"dtype {actual.dtype}",
-         hint=found, max_error=max_error)
+         hint=found, max_error=max_error, shown=shown)
 
 
 def assert_equal(actual, expected: torch.Tensor, what: str, *, hint: str = "") -> None:
     """Exact equality (masks, integer outputs)."""
     actual = require_tensor(actual, what)
+    shown = (actual, expected, what, 0.0, 0.0, True)
     if tuple(actual.shape) != tuple(expected.shape):
-        fail(f"{what}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}", hint=hint)
+        fail(f"{what}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}", hint=hint, shown=shown)
     if actual.dtype != expected.dtype:
-        fail(f"{what}: dtype {actual.dtype}, expected {expected.dtype}", hint=hint)
+        fail(f"{what}: dtype {actual.dtype}, expected {expected.dtype}", hint=hint, shown=shown)
     a, e = actual.to("cpu"), expected.to("cpu")
     if not torch.equal(a, e):
         wrong = (a != e).nonzero()
         index = tuple(int(i) for i in wrong[0])
         fail(f"{what}: {len(wrong)} of {a.numel()} entries differ; first at index {index}: "
              f"got {a[index].item()}, expected {e[index].item()}\n"
-             f"got:\n{_small(a)}\nexpected:\n{_small(e)}", hint=hint)
+             f"got:\n{_small(a)}\nexpected:\n{_small(e)}", hint=hint, shown=shown)
 
 
 def _small(t: torch.Tensor) -> str:

@@ -96,7 +96,8 @@ def assert_table_close(actual, expected: torch.Tensor, what: str, *, candidates=
                 f"{a[index].item():.6g}, expected {e[index].item():.6g} (error {diff[index].item():.3g}, "
                 f"allowed {allowed[index].item():.3g} there; the allowance grows with the position); "
                 f"max abs error {float(diff.max()):.3g}; shape {tuple(a.shape)}",
-                hint=found, max_error=float(diff.max()))
+                hint=found, max_error=float(diff.max()),
+                shown=(actual, expected, what, float(position_tolerance(positions).max()) + extra_atol, rtol, False))
 
 
 def _table(student, max_len: int, d_model: int, *, check_dtype: bool = False) -> torch.Tensor:

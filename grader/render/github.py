@@ -11,8 +11,9 @@ on the command line (`--submission exercises`), so the annotation's path is
 the workflow runs.
 
 Everything from a submission is escaped as the Actions runner expects
-(`%`, CR, LF in the message; also `:` and `,` in properties), so a message
-cannot end the command and start another one. GitHub shows at most 10
+(`%`, CR, LF in the message; also `:` and `,` in properties; see
+grader/render/sanitize.py), so a message cannot end the command and start
+another one. GitHub shows at most 10
 error annotations per step: located ones come first, then a notice says how
 many more there are.
 """
@@ -24,7 +25,8 @@ import re
 from dataclasses import dataclass
 
 from grader import registry
-from grader.render.text import clean
+from grader.render.sanitize import gh_data, gh_property
+from grader.render.options import DEFAULT, RenderOptions
 from grader.results import ExerciseResult, Report, Status, TestResult
 
 MAX_ERRORS = 10
@@ -35,12 +37,8 @@ _FRAME = re.compile(r'^\s*File "([^"]+)", line (\d+)', re.M)
 _SYNTAX = re.compile(r"syntax error in (.+?\.py), line (\d+)")
 
 
-def escape_data(text: str) -> str:
-    return clean(text).replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+escape_data = gh_data
+escape_property = gh_property
 
 
 @dataclass
@@ -116,7 +114,7 @@ def annotations(report: Report) -> list[Annotation]:
     return list(located.values()) + loose
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions = DEFAULT) -> str:
     found = annotations(report)
     lines = [a.command() for a in found[:MAX_ERRORS]]
     if len(found) > MAX_ERRORS:

@@ -18,8 +18,10 @@ from __future__ import annotations
 import json
 
 from grader.render.junit import tests_of
-from grader.render.rich import _points as points_text
-from grader.render.text import clean
+from grader.render import tensors
+from grader.render.points import points_text
+from grader.render.sanitize import clean
+from grader.render.options import DEFAULT, RenderOptions
 from grader.results import ExerciseResult, Report, Status, TestResult
 
 VISIBILITY = "visible"         # students see every test's name, score and output
@@ -48,6 +50,8 @@ def test_output(ex: ExerciseResult, test: TestResult) -> str:
         parts.append(test.message)
     if test.example:
         parts.append("smallest failing input:\n" + test.example)
+    if test.counterexample:
+        parts.append("\n".join(tensors.text_lines(test.counterexample)))
     if test.traceback:
         parts.append("traceback (your code):\n" + test.traceback)
     if test.hint:
@@ -96,5 +100,5 @@ def results(report: Report) -> dict:
     }
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions = DEFAULT) -> str:
     return json.dumps(results(report), indent=2, ensure_ascii=False) + "\n"

@@ -18,17 +18,16 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from grader.render.text import clean
+from grader.render import tensors
+from grader.render.points import points_text
+from grader.render.sanitize import clean
+from grader.render.options import DEFAULT, RenderOptions
 from grader.results import ExerciseResult, Report, Status, TestResult
 
 FAILURE = {Status.FAILED, Status.NOT_IMPLEMENTED}
 ERROR = {Status.ERROR, Status.TIMEOUT, Status.CRASHED, Status.FORBIDDEN}
 SKIPPED = {Status.NOT_RUN}
 
-
-
-def _num(value: float) -> str:
-    return f"{value:.4f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
 
 
 def _time(seconds: float) -> str:
@@ -40,13 +39,15 @@ def suite_name(ex: ExerciseResult) -> str:
 
 
 def test_text(test: TestResult) -> str:
-    parts = [f"status: {test.status.value} · points {_num(test.points)}/{_num(test.max_points)}"]
+    parts = [f"status: {test.status.value} · points {points_text(test.points)}/{points_text(test.max_points)}"]
     if test.description:
         parts.append(f"property: {test.description}")
     if test.message:
         parts.append(test.message)
     if test.example:
         parts.append("smallest failing input:\n" + test.example)
+    if test.counterexample:
+        parts.append("\n".join(tensors.text_lines(test.counterexample)))
     if test.traceback:
         parts.append("traceback:\n" + test.traceback)
     if test.hint:
@@ -86,7 +87,7 @@ def testsuite(report: Report, ex: ExerciseResult) -> ET.Element:
     })
     properties = ET.SubElement(suite, "properties")
     for name, value in (("title", ex.title), ("status", ex.status.value),
-                        ("points", _num(ex.points)), ("max_points", _num(ex.max_points)),
+                        ("points", points_text(ex.points)), ("max_points", points_text(ex.max_points)),
                         ("seed", str(report.seed)), ("grader_version", report.grader_version),
                         ("device", report.device)):
         ET.SubElement(properties, "property", {"name": name, "value": clean(value)})
@@ -117,7 +118,7 @@ def _counts(tests: list[TestResult]) -> dict[str, int]:
     }
 
 
-def render(report: Report) -> str:
+def render(report: Report, options: RenderOptions = DEFAULT) -> str:
     every = [t for ex in report.exercises for t in tests_of(ex)]
     counts = _counts(every)
     root = ET.Element("testsuites", {

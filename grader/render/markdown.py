@@ -6,18 +6,29 @@ function, so both views always show the same numbers), then each failing
 property with its smallest failing input, the max error, the hint, and the
 traceback trimmed to the student's file.
 
-Everything that comes from a submission (messages, tracebacks, printed
-output) is untrusted text: it goes into code blocks whose fence is longer
-than any backtick run inside, or into table cells with `|` and newlines
-escaped, so it cannot break the layout (GitHub sanitises the HTML itself).
+Everything that is not the grader's own constant text (messages,
+tracebacks, printed output, titles, notes) is untrusted: it goes through
+grader/render/sanitize.py into code blocks whose fence is longer than any
+backtick run inside, or into escaped inline text and table cells, so it can
+neither break the layout nor add a live link, image, emphasis or HTML.
 """
 
 from __future__ import annotations
 
 import re
 
-from grader.render.rich import _points as points_text
-from grader.render.text import clean
+from grader.render.grouping import (
+    MAX_EXAMPLE_LINES,
+    MAX_MESSAGE_LINES,
+    MAX_TRACEBACK_LINES,
+    FailureGroup,
+    failure_groups,
+    shorten,
+)
+from grader.render import tensors
+from grader.render.options import DEFAULT, RenderOptions
+from grader.render.points import points_text, score_text
+from grader.render.sanitize import md_cell, md_code_block, md_code_span, md_inline
 from grader.results import ExerciseResult, Report, Status, TestResult
 
 LABEL = {
@@ -31,7 +42,7 @@ LABEL = {
     Status.NOT_RUN: "➖ not run",
 }
 
-MAX_FAILURES_PER_EXERCISE = 6      # as the rich scorecard
+MAX_FAILURES_PER_EXERCISE = 6      # failure groups shown per exercise, as the rich scorecard
 MAX_BLOCK_CHARS = 1500             # per message / traceback / example block
 MAX_OUTPUT_CHARS = 1200            # tail of the student's printed output, as rich
 
@@ -46,79 +57,149 @@ def max_error(message: str) -> str:
 
 def cell(text: str) -> str:
     """Text safe inside one table cell."""
-    return (clean(text).replace("\\", "\\\\").replace("|", "\\|").replace("\r", " ")
-            .replace("\n", " ").strip())
+    return md_cell(text)
 
 
 def inline(text: str) -> str:
-    """Untrusted text on one line, outside a table (no HTML, no mentions firing)."""
-    text = " ".join(clean(text).split())
-    return text.replace("<", "&lt;").replace(">", "&gt;").replace("@", "@\u200b")
+    """Untrusted text on one line, outside a table: inert Markdown."""
+    return md_inline(text)
 
 
 def code_block(text: str, limit: int = MAX_BLOCK_CHARS, *, tail: bool = False) -> str:
-    text = clean(text).rstrip()
-    if len(text) > limit:
-        text = ("…" + text[-limit:]) if tail else (text[:limit] + "…")
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
+    return md_code_block(text, limit, tail=tail)
 
 
-def scorecard(report: Report) -> list[str]:
+def scorecard(report: Report, options: RenderOptions = DEFAULT) -> list[str]:
     lines = [
-        f"## attn-grade · {points_text(report.total)}/{points_text(report.max_total)} points",
+        f"## attn-grade · {score_text(report.total, report.max_total)} points",
         "",
         "| # | exercise | points | tests | time | status |",
         "|--:|:--|--:|--:|--:|:--|",
     ]
     for ex in report.exercises:
-        lines.append(f"| {ex.number} | {cell(ex.title)} | {points_text(ex.points)}/{points_text(ex.max_points)} "
+        lines.append(f"| {ex.number} | {cell(ex.title)} | {score_text(ex.points, ex.max_points)} "
                      f"| {ex.passed_count}/{len(ex.tests)} | {ex.duration:.1f}s | {LABEL[ex.status]} |")
-    lines.append(f"| | **total** | **{points_text(report.total)}/{points_text(report.max_total)}** | | | |")
-    lines += ["", f"seed {report.seed} (reproduce with `--seed {report.seed}`) · device "
-                  f"{cell(report.device)} · {report.duration:.1f} s"
+    lines.append(f"| | **total** | **{score_text(report.total, report.max_total)}** | | | |")
+    numbers = [ex.number for ex in report.exercises]
+    lines += ["", f"seed {report.seed} (reproduce with {md_code_span(options.rerun(report.seed, numbers))}) "
+                  f"· device {cell(report.device)} · {report.duration:.1f} s"
                   + (f" · attn-grade {cell(report.grader_version)}" if report.grader_version else "")]
     return lines
 
 
-def test_details(ex: ExerciseResult, tests: list[TestResult]) -> list[str]:
-    """One failure block; `tests` fail the same way (same status, message,
-    traceback and hint): the first is shown, the others are named."""
-    test = tests[0]
-    lines = [f"**{LABEL[test.status]} · {ex.number} · {ex.slug} › `{test.name}`**", ""]
-    if len(tests) > 1:
-        others = ", ".join(f"`{t.name}`" for t in tests[1:])
-        lines += [f"*also failing the same way:* {others}", ""]
-    if test.description:
-        lines += [f"*property:* {inline(test.description)}", ""]
-    facts = []
-    error = max_error(test.message)
-    if error:
-        facts.append(f"**max error:** {error}")
-    lost = sum(t.max_points - t.points for t in tests)
-    facts.append(f"**points lost:** {points_text(lost)}")
-    lines += [" · ".join(facts), ""]
-    if test.message:
-        lines += [code_block(test.message), ""]
-    if test.example:
-        lines += ["smallest failing input:", "", code_block(test.example), ""]
-    if test.traceback:
-        lines += ["traceback (your code):", "", code_block(test.traceback, tail=True), ""]
-    if test.hint:
-        lines += [f"💡 **hint:** {inline(test.hint)}", ""]
+def _shortened_block(text: str, limit: int, options: RenderOptions, *, tail: bool = False) -> list[str]:
+    shown, left_out = shorten(text, None if options.details else limit, tail=tail)
+    lines = [code_block(shown, 10**9 if options.details else MAX_BLOCK_CHARS, tail=tail)]
+    if left_out:
+        where = "earlier" if tail else "more"
+        lines.append(f"*… {left_out} {where} lines: {md_code_span(options.details_flag)} shows them*")
+    return lines + [""]
+
+
+def _grid_lines(g: tensors.Grid) -> list[str]:
+    """A tensor as monospace lines (for a code block)."""
+    lines = [g.header]
+    if g.rows:
+        width = max(len(c) for row in g.rows for c in row)
+        lines += ["  " + "  ".join(c.rjust(width) for c in row) for row in g.rows]
+        if g.cut:
+            lines.append("  …")
     return lines
 
 
-def same_failures(tests: list[TestResult]) -> list[list[TestResult]]:
-    """Failing tests grouped by how they fail, in order of first appearance."""
-    groups: dict[tuple, list[TestResult]] = {}
-    for test in tests:
-        groups.setdefault((test.status, test.message, test.traceback, test.hint), []).append(test)
-    return list(groups.values())
+def _pair_table(what: str, got: tensors.Grid, expected: tensors.Grid, wrong: list[list[bool]]) -> list[str]:
+    """Got and expected, row by row, in one table: wrong entries in bold;
+    attention weights with a shade (░▒▓█) as a small heatmap, × where a
+    mask hides the key."""
+    heat = tensors.is_weights(what, expected)
+    columns = max((len(r) for r in got.rows + expected.rows), default=0)
+    if not columns:
+        return []
+
+    def cells(g: tensors.Grid, r: int, flags=None) -> list[str]:
+        row = g.rows[r] if r < len(g.rows) else []
+        out = []
+        for c in range(columns):
+            if c >= len(row):
+                out.append("")
+                continue
+            hidden = bool(heat and g.masked and g.masked[r][c])
+            text = (("×" if hidden else tensors.shade(g.numbers[r][c])) + " " if heat else "") + row[c]
+            bad = bool(flags and r < len(flags) and c < len(flags[r]) and flags[r][c])
+            out.append(f"**{text}**" if bad else text)
+        return out
+
+    lines = [f"*{inline(what)}* — got {inline(got.shape_text)} {inline(got.dtype)}, expected "
+             f"{inline(expected.shape_text)} {inline(expected.dtype)}"
+             + (f" (slice {inline(got.where)})" if got.where else "") + ", wrong entries in **bold**:", "",
+             "| | " + " | ".join(str(c) for c in range(columns)) + " |",
+             "|:--|" + "--:|" * columns]
+    for r in range(max(len(got.rows), len(expected.rows))):
+        lines.append(f"| got {r} | " + " | ".join(cells(got, r, wrong)) + " |")
+        lines.append(f"| expected {r} | " + " | ".join(cells(expected, r)) + " |")
+    return lines + [""]
 
 
-def failures(report: Report, max_per_exercise: int = MAX_FAILURES_PER_EXERCISE) -> list[str]:
+def counterexample_lines(test: TestResult, options: RenderOptions = DEFAULT) -> list[str]:
+    case = tensors.shown(test.counterexample, details=options.details)
+    if case is None:
+        return []
+    lines = ["**the failing case:** " + (md_code_span(case.call) if case.call else ""), ""]
+    if case.inputs:
+        block = [line for g in case.inputs for line in _grid_lines(g)]
+        lines += [md_code_block("\n".join(block)), ""]
+    for what, got, expected, wrong in case.pairs:
+        lines += _pair_table(what, got, expected, wrong)
+    return lines
+
+
+def group_details(ex: ExerciseResult, group: FailureGroup, options: RenderOptions = DEFAULT,
+                  seed: int | None = None) -> list[str]:
+    """One failure block for a group of tests failing the same way: the
+    cause, the properties it was seen in, and the first one in full."""
+    test = group.first
+    many = len(group.tests) > 1
+    subject = f"{len(group.tests)} properties" if many else md_code_span(test.name)
+    lines = [f"**{LABEL[test.status]} · {ex.number} · {ex.slug} › {subject}**", ""]
+    if many and group.by_cause:
+        lines += [f"💡 **likely cause:** {inline(group.cause)}", "",
+                  f"*seen in {len(group.tests)} properties:* "
+                  + ", ".join(md_code_span(n) for n in group.names) + " — the first one below", ""]
+    elif many:
+        lines += [f"*the same {test.status.value} in {len(group.tests)} properties:* "
+                  + ", ".join(md_code_span(n) for n in group.names), ""]
+    if test.description:
+        label = f"*property* ({md_code_span(test.name)}):" if many else "*property:*"
+        lines += [f"{label} {inline(test.description)}", ""]
+    facts = []
+    error = max_error(test.message)
+    if error:
+        facts.append(f"**max error:** {inline(error)}")
+    facts.append(f"**points lost:** {points_text(group.points_lost)}")
+    lines += [" · ".join(facts), ""]
+    if test.message:
+        lines += _shortened_block(test.message, MAX_MESSAGE_LINES, options)
+    case = counterexample_lines(test, options)
+    lines += case
+    if test.example and (options.details or not case):
+        lines += ["smallest failing input:", ""] + _shortened_block(test.example, MAX_EXAMPLE_LINES, options)
+    if test.traceback:
+        lines += ["traceback (your code):", ""] + _shortened_block(test.traceback, MAX_TRACEBACK_LINES,
+                                                                   options, tail=True)
+    if test.hint and not (many and group.by_cause):
+        lines += [f"💡 **hint:** {inline(test.hint)}", ""]
+    if test.repro and seed is not None:
+        lines += [f"🔁 **reproduce it in your own code:** "
+                  f"{md_code_span(options.repro_call(ex.number, test.name, seed))}", ""]
+    return lines
+
+
+def test_details(ex: ExerciseResult, test: TestResult, options: RenderOptions = DEFAULT) -> list[str]:
+    return group_details(ex, FailureGroup([test]), options)
+
+
+def failures(report: Report, options: RenderOptions = DEFAULT,
+             max_groups: int = MAX_FAILURES_PER_EXERCISE) -> list[str]:
     lines: list[str] = []
     for ex in report.exercises:
         bad = [t for t in ex.tests if t.status is not Status.PASSED]
@@ -129,15 +210,17 @@ def failures(report: Report, max_per_exercise: int = MAX_FAILURES_PER_EXERCISE) 
             lines += [f"- {LABEL[Status.NOT_IMPLEMENTED]} · {ex.number} · {ex.slug}: "
                       + "; ".join(inline(m) for m in todo if m), ""]
             continue
-        lines += [f"#### {ex.number} · {cell(ex.title)} — {points_text(ex.points)}/"
-                  f"{points_text(ex.max_points)} · {LABEL[ex.status]}", ""]
-        groups = same_failures(bad)
-        for group in groups[:max_per_exercise]:
-            lines += test_details(ex, group)
-        hidden = sum(len(g) for g in groups[max_per_exercise:])
+        lines += [f"#### {ex.number} · {cell(ex.title)} — {score_text(ex.points, ex.max_points)} "
+                  f"· {LABEL[ex.status]}", ""]
+        groups = failure_groups(ex.tests, details=options.details)
+        shown = groups if options.details else groups[:max_groups]
+        for group in shown:
+            lines += group_details(ex, group, options, report.seed)
+        hidden = sum(len(g.tests) for g in groups[len(shown):])
         if hidden:
-            lines += [f"… and {hidden} more failing tests in exercise {ex.number} "
-                      "(see the JSON results).", ""]
+            lines += [f"… and {hidden} more failing tests in exercise {ex.number}: "
+                      f"{md_code_span(options.details_call(ex.number, report.seed))} shows every "
+                      "failure in full.", ""]
         for note in ex.notes:
             lines += [f"> **note:** {inline(note)}", ""]
         if ex.output.strip():
@@ -148,9 +231,9 @@ def failures(report: Report, max_per_exercise: int = MAX_FAILURES_PER_EXERCISE) 
     return lines
 
 
-def render(report: Report) -> str:
-    lines = scorecard(report)
-    details = failures(report)
+def render(report: Report, options: RenderOptions = DEFAULT) -> str:
+    lines = scorecard(report, options)
+    details = failures(report, options)
     if details:
         lines += [""] + details
     return "\n".join(lines).rstrip() + "\n"

@@ -1,4 +1,10 @@
-"""The scorecard a student reads in the terminal."""
+"""The scorecard a student reads in the terminal.
+
+Text from a submission (messages, tracebacks, printed output, paths) goes
+through `sanitize.clean` into rich `Text` objects, never into markup
+strings, and only inside bordered panels: every line of it starts with the
+panel's border, so no wrapped line can start with a workflow command.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,24 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from grader.render.grouping import (
+    MAX_EXAMPLE_LINES,
+    MAX_MESSAGE_LINES,
+    MAX_TRACEBACK_LINES,
+    FailureGroup,
+    failure_groups,
+    shorten,
+)
+from grader.render import tensors
+from grader.render.options import DEFAULT, RenderOptions
+from grader.render.tensors import Grid, shade
+from grader.render.points import score_text
+from grader.render.sanitize import clean, one_line
 from grader.results import ExerciseResult, Report, Status, TestResult
+
+MAX_GROUPS_PER_EXERCISE = 6
+MAX_OUTPUT_CHARS = 1200
+SIDE_BY_SIDE_WIDTH = 72     # got and expected side by side when they fit an 80-column panel
 
 STYLE = {
     Status.PASSED: ("green", "✔ passed"),
@@ -27,14 +50,13 @@ def status_text(status: Status) -> Text:
     return Text(label, style=style)
 
 
-def _points(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".") if value != int(value) else f"{int(value)}"
-
-
-def scorecard_table(report: Report) -> Table:
-    table = Table(title=f"attn-grade · {report.submission}", box=box.ROUNDED, title_justify="left",
-                  caption=f"seed {report.seed} (reproduce with --seed {report.seed}) · "
-                          f"device {report.device} · {report.duration:.1f} s",
+def scorecard_table(report: Report, options: RenderOptions = DEFAULT) -> Table:
+    rerun = options.rerun(report.seed, [ex.number for ex in report.exercises])
+    table = Table(title=Text(f"attn-grade · {one_line(report.submission)}", no_wrap=True,
+                             overflow="ellipsis"),
+                  box=box.ROUNDED, title_justify="left",
+                  caption=Text(f"seed {report.seed} (reproduce with {rerun}) · "
+                               f"device {one_line(report.device)} · {report.duration:.1f} s"),
                   caption_justify="left")
     table.add_column("#", justify="right")
     table.add_column("exercise")
@@ -43,52 +65,152 @@ def scorecard_table(report: Report) -> Table:
     table.add_column("time", justify="right")
     table.add_column("status")
     for ex in report.exercises:
-        table.add_row(str(ex.number), ex.title, f"{_points(ex.points)}/{_points(ex.max_points)}",
+        table.add_row(str(ex.number), Text(one_line(ex.title)), score_text(ex.points, ex.max_points),
                       f"{ex.passed_count}/{len(ex.tests)}", f"{ex.duration:.1f}s", status_text(ex.status))
     table.add_section()
     table.add_row("", Text("total", style="bold"),
-                  Text(f"{_points(report.total)}/{_points(report.max_total)}", style="bold"), "", "", "")
+                  Text(score_text(report.total, report.max_total), style="bold"), "", "", "")
     return table
 
 
-def test_details(ex: ExerciseResult, test: TestResult) -> Panel:
+def _shortened(text: str, limit: int, options: RenderOptions, *, tail: bool = False,
+               style: str = "") -> Text:
+    shown, left_out = shorten(clean(text), None if options.details else limit, tail=tail)
+    out = Text(style=style)
+    if left_out and tail:
+        out.append(f"… {left_out} earlier lines ({options.details_flag} shows them)\n", style="dim")
+    out.append(shown)
+    if left_out and not tail:
+        out.append(f"\n… {left_out} more lines ({options.details_flag} shows them)", style="dim")
+    return out
+
+
+def _heat_style(x: float | None) -> str:
+    """A background from dark (0) to bright (1) for attention weights."""
+    if x is None or x != x:
+        return "on red"
+    level = int(232 + round(min(max(x, 0.0), 1.0) * 13))      # xterm greys 232..245
+    return f"on color({level})"
+
+
+def grid_text(g: Grid, wrong: list[list[bool]] | None = None, *, heat: bool = False) -> Text:
+    """A tensor as a small grid: wrong cells in bold red, weights as a heatmap
+    (× where a mask input hides the key), masked cells of a bool mask as ■."""
+    text = Text(g.header, style="bold")
+    if g.scalar or not g.rows:
+        return text
+    width = max(len(cell) for row in g.rows for cell in row)
+    for r, row in enumerate(g.rows):
+        text.append("\n  ")
+        for c, cell in enumerate(row):
+            bad = bool(wrong and r < len(wrong) and c < len(wrong[r]) and wrong[r][c])
+            if heat:
+                x = g.numbers[r][c]
+                hidden = bool(g.masked and g.masked[r][c])
+                text.append("×" if hidden else shade(x), style="dim" if hidden else _heat_style(x))
+            style = "bold red" if bad else ("yellow" if g.is_mask and cell == "■" else "")
+            text.append(cell.rjust(width) + ("*" if bad else " "), style=style)
+            text.append(" ")
+    if g.cut:
+        text.append("\n  …", style="dim")
+    return text
+
+
+def counterexample_parts(test: TestResult, options: RenderOptions = DEFAULT) -> list:
+    """The failing case itself: inputs, then got next to expected."""
+    case = tensors.shown(test.counterexample, details=options.details)
+    if case is None:
+        return []
+    parts: list = [Text(f"the failing case: {one_line(case.call)}" if case.call else "the failing case:",
+                        style="bold cyan")]
+    for g in case.inputs:
+        parts.append(grid_text(g))
+    for what, got, expected, wrong in case.pairs:
+        heat = tensors.is_weights(what, expected)
+        parts.append(Text(f"{one_line(what)}:", style="bold"))
+        if got.width() + expected.width() + 4 <= SIDE_BY_SIDE_WIDTH:
+            side = Table.grid(padding=(0, 4))
+            side.add_row(grid_text(got, wrong, heat=heat), grid_text(expected, heat=heat))
+            parts.append(side)
+        else:
+            parts += [grid_text(got, wrong, heat=heat), grid_text(expected, heat=heat)]
+        if any(any(row) for row in wrong):
+            parts.append(Text("* differs from the expected value beyond the tolerance", style="dim"))
+    return parts
+
+
+def group_details(ex: ExerciseResult, group: FailureGroup, options: RenderOptions = DEFAULT,
+                  seed: int | None = None) -> Panel:
+    """One panel for a group of tests failing the same way: the cause, the
+    properties it was seen in, and one example in full."""
+    test = group.first
     parts: list = []
+    many = len(group.tests) > 1
+    if many and group.by_cause:
+        parts.append(Text(f"likely cause: {clean(group.cause)}", style="bold yellow"))
+        parts.append(Text(f"seen in {len(group.tests)} properties: {', '.join(group.names)}"
+                          f" — the first one below", style="yellow"))
+    elif many:
+        parts.append(Text(f"the same {test.status.value} in {len(group.tests)} properties: "
+                          f"{', '.join(group.names)}", style="yellow"))
     if test.description:
-        parts.append(Text(f"property: {test.description}", style="italic"))
+        parts.append(Text(f"property ({test.name}): {clean(test.description)}" if many
+                          else f"property: {clean(test.description)}", style="italic"))
     if test.message:
-        parts.append(Text(test.message))
-    if test.example:
-        parts.append(Text("smallest failing input:\n" + test.example, style="cyan"))
+        parts.append(_shortened(test.message, MAX_MESSAGE_LINES, options))
+    case = counterexample_parts(test, options)
+    parts += case
+    if test.example and (options.details or not case):
+        parts.append(Text("smallest failing input:\n", style="cyan")
+                     + _shortened(test.example, MAX_EXAMPLE_LINES, options, style="cyan"))
     if test.traceback:
-        parts.append(Text(test.traceback, style="dim"))
-    if test.hint:
-        parts.append(Text(f"hint: {test.hint}", style="yellow"))
+        parts.append(_shortened(test.traceback, MAX_TRACEBACK_LINES, options, tail=True, style="dim"))
+    if test.hint and not (many and group.by_cause):
+        parts.append(Text(f"hint: {clean(test.hint)}", style="yellow"))
+    if test.repro and seed is not None:
+        parts.append(Text(f"reproduce it in your own code: {options.repro_call(ex.number, test.name, seed)}",
+                          style="cyan"))
     style, label = STYLE[test.status]
-    return Panel(Group(*parts), title=f"{ex.number}·{ex.slug} › {test.name} [{label}]",
+    subject = f"{len(group.tests)} properties" if many else one_line(test.name)
+    return Panel(Group(*parts), title=Text(f"{ex.number}·{ex.slug} › {subject} [{label}]"),
                  title_align="left", border_style=style, expand=True)
 
 
-def failures(report: Report, max_per_exercise: int = 6) -> list:
+def test_details(ex: ExerciseResult, test: TestResult, options: RenderOptions = DEFAULT) -> Panel:
+    """One failing test in its own panel."""
+    return group_details(ex, FailureGroup([test]), options)
+
+
+def failures(report: Report, options: RenderOptions = DEFAULT,
+             max_groups: int = MAX_GROUPS_PER_EXERCISE) -> list:
     blocks: list = []
     for ex in report.exercises:
         bad = [t for t in ex.tests if t.status is not Status.PASSED]
         if not bad:
             continue
         if all(t.status is Status.NOT_IMPLEMENTED for t in bad):
-            todo = list(dict.fromkeys(t.message for t in bad))
-            blocks.append(Text(f"{ex.number}·{ex.slug}: not implemented yet — " + "; ".join(todo),
-                               style="yellow"))
+            todo = list(dict.fromkeys(clean(t.message) for t in bad))
+            blocks.append(Panel(Text("; ".join(todo), style="yellow"),
+                                title=Text(f"{ex.number}·{ex.slug}: not implemented yet"),
+                                title_align="left", border_style="yellow", expand=True))
             continue
-        for test in bad[:max_per_exercise]:
-            blocks.append(test_details(ex, test))
-        if len(bad) > max_per_exercise:
-            blocks.append(Text(f"... and {len(bad) - max_per_exercise} more failing tests in "
-                               f"exercise {ex.number} (see --format json)", style="dim"))
-        for note in ex.notes:
-            blocks.append(Text(f"note: {note}", style="yellow"))
+        groups = failure_groups(ex.tests, details=options.details)
+        shown = groups if options.details else groups[:max_groups]
+        for group in shown:
+            blocks.append(group_details(ex, group, options, report.seed))
+        hidden = sum(len(g.tests) for g in groups[len(shown):])
+        if hidden:
+            blocks.append(Text(f"… and {hidden} more failing tests in exercise {ex.number}: "
+                               f"{options.details_call(ex.number, report.seed)} shows every failure "
+                               "in full", style="dim"))
+        if ex.notes:
+            blocks.append(Panel(Text("\n".join(clean(n) for n in ex.notes), style="yellow"),
+                                title=Text(f"{ex.number}·{ex.slug}: note"), title_align="left",
+                                border_style="yellow", expand=True))
         if ex.output.strip():
-            blocks.append(Text(f"output of your code (last lines):\n{ex.output.strip()[-1200:]}",
-                               style="dim"))
+            blocks.append(Panel(Text(clean(ex.output.strip()[-MAX_OUTPUT_CHARS:]), style="dim"),
+                                title=Text("output of your code (last lines)"), title_align="left",
+                                border_style="dim", expand=True))
     return blocks
 
 
@@ -106,25 +228,26 @@ def training_lines(report: Report) -> list[Text]:
                     f"{t.get('target', 0):.0%}) ", style=style)
         text.append(f"after {t.get('steps', 0)} steps in {t.get('time_s', 0):.1f} s of a "
                     f"{t.get('budget_s', 0):.1f} s budget · {t.get('tokens_per_s', 0):,.0f} tokens/s · "
-                    f"{t.get('device', '')} {amp} · ")
-        text.append(t.get("sparkline", ""), style="cyan")
+                    f"{one_line(t.get('device', ''))} {one_line(amp)} · ")
+        text.append(one_line(t.get("sparkline", "")), style="cyan")
         lines.append(text)
     return lines
 
 
-def print_report(report: Report, console: Console | None = None) -> None:
+def print_report(report: Report, console: Console | None = None,
+                 options: RenderOptions = DEFAULT) -> None:
     console = console or Console()
-    for block in failures(report):
+    for block in failures(report, options):
         console.print(block)
-    console.print(scorecard_table(report))
+    console.print(scorecard_table(report, options))
     for line in training_lines(report):
         console.print(line)
 
 
-def render(report: Report, width: int = 110) -> str:
+def render(report: Report, options: RenderOptions = DEFAULT, width: int = 110) -> str:
     """The scorecard as plain text (for --output FILE)."""
     import io
 
     console = Console(record=True, width=width, file=io.StringIO(), color_system=None)
-    print_report(report, console)
+    print_report(report, console, options)
     return console.export_text()

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 
+from grader import counterexample as calls
 from grader.outcomes import (  # re-exported for tests and procedures
     StudentAbort,
     StudentCrashed,
@@ -397,8 +398,11 @@ class _Target:
         enc_args, enc_kwargs, buffers = _encode_args(args, kwargs)
         spec = dict(self._spec, path=".".join(filter(None, [self._spec.get("path", ""), path])))
         label = ".".join(filter(None, [self._label, path]))
-        return self._client.request({"op": "call", "target": spec, "args": enc_args, "kwargs": enc_kwargs},
-                                    buffers, timeout=timeout, label=label)
+        result = self._client.request({"op": "call", "target": spec, "args": enc_args, "kwargs": enc_kwargs},
+                                      buffers, timeout=timeout, label=label)
+        calls.LOG.record_call(self._spec, path, self if isinstance(self, RemoteObject) else None,
+                              args, kwargs, result)   # for the failure's counterexample and repro
+        return result
 
     def _get(self, path: str):
         spec = dict(self._spec, path=".".join(filter(None, [self._spec.get("path", ""), path])))
@@ -472,5 +476,10 @@ class RemoteObject(_Target):
 def run_procedure(client: WorkerClient, name: str, *args, timeout: float | None = None, **kwargs):
     """Run a trusted procedure of grader/procedures/ inside the worker."""
     enc_args, enc_kwargs, buffers = _encode_args(args, kwargs)
-    return client.request({"op": "proc", "name": name, "args": enc_args, "kwargs": enc_kwargs},
-                          buffers, timeout=timeout, label=name)
+    result = client.request({"op": "proc", "name": name, "args": enc_args, "kwargs": enc_kwargs},
+                            buffers, timeout=timeout, label=name)
+    if name == "heads:build" and isinstance(result, tuple) and result:
+        target, init_args, init_kwargs = (list(args) + [(), None])[:3]
+        calls.LOG.record_build(target, init_args, init_kwargs, kwargs.get("state"), kwargs.get("dtype"),
+                               result[0])
+    return result
