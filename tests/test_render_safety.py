@@ -43,6 +43,14 @@ def hostile_report() -> Report:
                 test("weights_are_probabilities", "error", message="ValueError: " + HOSTILE,
                      traceback='  File "ex01_attention.py", line 3, in f\n' + HOSTILE),
             ], notes=["note " + HOSTILE], output=HOSTILE),
+            ExerciseResult(2, "masks", "Causal and padding masks", Status.FAILED, 0.0, 10.0, [
+                test("masked_attention_matches_the_equation", "failed", message="wrong",
+                     counterexample={"inputs": {"model": "<student " + HOSTILE + " #3>"},
+                                     "got": {"weights": {"shape": [1], "dtype": "float32", "values": [0.5]}},
+                                     "expected": {"weights": {"shape": [1], "dtype": "float64",
+                                                              "values": [1.0]}},
+                                     "call": "f(" + HOSTILE + ")"}),
+            ]),
             ExerciseResult(3, "cross-attention", "Cross-attention", Status.NOT_IMPLEMENTED, 0.0, 10.0, [
                 test("queries_come_from_x_q", "not_implemented", message=HOSTILE),
             ]),

@@ -96,7 +96,7 @@ def _heat_style(x: float | None) -> str:
 def grid_text(g: Grid, wrong: list[list[bool]] | None = None, *, heat: bool = False) -> Text:
     """A tensor as a small grid: wrong cells in bold red, weights as a heatmap
     (× where a mask input hides the key), masked cells of a bool mask as ■."""
-    text = Text(g.header, style="bold")
+    text = Text(one_line(g.header), style="bold")   # a plain input may be a student object's repr
     if g.scalar or not g.rows:
         return text
     width = max(len(cell) for row in g.rows for cell in row)

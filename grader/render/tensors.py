@@ -58,8 +58,8 @@ class Grid:
 
 
 def number(x) -> str:
-    if isinstance(x, str):          # "nan", "inf", "-inf"
-        return x
+    if isinstance(x, str):          # "nan", "inf", "-inf"; anything else is not a number
+        return x if x in ("nan", "inf", "-inf") else "?"
     if isinstance(x, bool):
         return "■" if x else "·"
     if isinstance(x, int):
@@ -75,7 +75,7 @@ def _as_float(x) -> float | None:
     if isinstance(x, (int, float)):
         return float(x)
     if isinstance(x, str):
-        return float(x)
+        return float(x) if x in ("nan", "inf", "-inf") else None
     return None
 
 
