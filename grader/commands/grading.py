@@ -12,7 +12,7 @@ from grader import registry, render
 from grader.commands.options import grading_options
 from grader.commands.progress import ProgressDisplay
 from grader.devices import resolve_device
-from grader.errors import ExitCode, GraderError, handle_errors
+from grader.errors import ExitCode, handle_errors
 from grader.results import Report
 from grader.sandbox import spawn
 
@@ -21,13 +21,14 @@ def run_grading(keys: list[str] | None, *, submission: Path, seed, fmt: str, out
                 no_train: bool, max_examples, fail_under: float | None = None,
                 amp: str | None = None, details: bool = False) -> None:
     exercises = [registry.get(k) for k in keys] if keys else list(registry.EXERCISES)
-    if not submission.exists():
-        raise GraderError(f"submission not found: {submission}",
-                          hint="pass --submission PATH (a folder of exercise files or a notebook)")
     # Start the zygote first: it imports torch while this process imports
     # torch, pytest and hypothesis through the runner (seconds, overlapped).
     spawn.prewarm(warm=any(ex.warm_start for ex in exercises))
     from grader import runner  # noqa: PLC0415 - after prewarm, for the overlap above
+    from grader.submission import Submission, resolve_path  # noqa: PLC0415 - likewise
+
+    submission = resolve_path(submission)   # from inside exercises/: the current folder
+    Submission.from_path(submission).require_exercise_files()  # a mistyped folder: exit 2
 
     runner.become_judge_process()
     options = runner.GradingOptions(seed=seed, device=resolve_device(device), train=not no_train,
