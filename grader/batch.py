@@ -460,7 +460,8 @@ def serve() -> None:
             options = runner.GradingOptions(seed=job["seed"], device=job.get("device", "cpu"),
                                             train=job.get("train", True),
                                             max_examples=job.get("max_examples"),
-                                            call_timeout=job.get("call_timeout"))
+                                            call_timeout=job.get("call_timeout"),
+                                            dependencies=job.get("dependencies", "reference"))
             report = runner.grade(job["path"], exercises, options)
             try:
                 Submission.from_path(job["path"]).relabel_report(report)
@@ -490,11 +491,13 @@ class BatchOptions:
     cache_dir: Path | None = None
     timeout: float = DEFAULT_TIMEOUT
     call_timeout: float | None = None
+    dependencies: str = "reference"   # runner.GradingOptions.dependencies
 
     def grading(self) -> dict:
         """What changes a grade (part of the cache key)."""
         return {"seed": self.seed, "max_examples": self.max_examples, "train": self.train,
-                "device": self.device, "call_timeout": self.call_timeout}
+                "device": self.device, "call_timeout": self.call_timeout,
+                "dependencies": self.dependencies}
 
 
 @dataclass

@@ -100,6 +100,9 @@ class Report:
     grader_version: str = ""
     device: str = "cpu"
     duration: float = 0.0
+    # "reference": each exercise graded on the grader's earlier exercises;
+    # "own": on the student's own files end to end (runner.GradingOptions).
+    dependencies: str = "reference"
 
     @property
     def total(self) -> float:
@@ -120,6 +123,7 @@ class Report:
             "seed": self.seed,
             "grader_version": self.grader_version,
             "device": self.device,
+            "dependencies": self.dependencies,
             "duration": round(self.duration, 3),
             "total": round(self.total, 4),
             "max_total": self.max_total,
@@ -173,5 +177,5 @@ def report_from_dict(d: dict) -> Report:
         submission=d["submission"], seed=d["seed"],
         exercises=[exercise_result_from_dict(e) for e in d["exercises"]],
         grader_version=d.get("grader_version", ""), device=d.get("device", "cpu"),
-        duration=d.get("duration", 0.0),
+        duration=d.get("duration", 0.0), dependencies=d.get("dependencies", "own"),
     )

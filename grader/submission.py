@@ -136,13 +136,19 @@ class Submission:
     def has(self, module: str) -> bool:
         return module in self.files
 
-    def stage(self, dest: Path) -> Path:
-        """Write the module sources into `dest` (a fresh temp folder)."""
+    def stage(self, dest: Path, provided: dict[str, str] | None = None) -> Path:
+        """Write the module sources into `dest` (a fresh temp folder).
+        `provided` ({module: source}) stands in for the submission's own
+        files of those modules: the grader's reference of the exercises the
+        graded one imports (grader/reference/)."""
         dest.mkdir(parents=True, exist_ok=True)
+        provided = provided or {}
         for module, source in self.files.items():
-            if source.problem:
+            if source.problem or module in provided:
                 continue
             (dest / f"{module}.py").write_text(source.text, encoding="utf-8")
+        for module, text in provided.items():
+            (dest / f"{module}.py").write_text(text, encoding="utf-8")
         return dest
 
     def content_hash(self) -> str:

@@ -32,7 +32,8 @@ from grader.authoring.commands import handled
 from grader.errors import GraderError
 from grader.registry import Exercise
 
-HEADER = re.compile(r"^#\s*(expect-[\w-]+|max-examples|timeout)\s*:\s*(.+?)\s*$", re.M)
+HEADER = re.compile(r"^#\s*(expect-[\w-]+|max-examples|timeout|dependencies)\s*:\s*(.+?)\s*$",
+                    re.M)
 KINDS = ("correct", "wrong", "hostile")
 VERIFY_SEED = 12345
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +65,8 @@ class Mutant:
                 found["max_examples"] = int(value)
             elif key == "timeout":
                 found["call_timeout"] = float(value)
+            elif key == "dependencies":   # "own": graded on its own earlier files end to end
+                found["dependencies"] = value
         return found
 
     def build(self, base: Path, dest: Path) -> Path:

@@ -564,7 +564,7 @@ def test_trains_the_transformer_to_target_in_time(ctx, student):
         _need_cpu_grad_scaler()
     config = training_check.config_for(ctx.device, ctx.options.amp)
     try:
-        result = training_check.run(ctx.client, config, seed=ctx.seed % (2**31 - 1))
+        result = training_check.run(ctx.own_stack_client(), config, seed=ctx.seed % (2**31 - 1))
     except (StudentAbort, StudentError) as exc:
         partial = getattr(exc, "training_result", None)
         if partial is not None:

@@ -13,6 +13,8 @@ import sys
 
 import torch
 
+from grader.reference.trust import called_by_reference
+
 
 class ForbiddenCall(BaseException):
     """Raised when student code calls a built-in the contract forbids.
@@ -48,7 +50,7 @@ class Tripwires:
 
     def _trip_for(self, dotted: str):
         def trip():
-            if self.armed:
+            if self.armed and not called_by_reference():
                 self.tripped = dotted
                 raise ForbiddenCall(f"calls {dotted}, which this exercise asks you to write yourself")
         return trip
@@ -58,7 +60,7 @@ class Tripwires:
         short = dotted.removeprefix("torch.nn.functional.").removeprefix("torch.nn.")
 
         def trip():
-            if tripwires.armed:
+            if tripwires.armed and not called_by_reference():
                 tripwires.tripped = dotted
                 raise ForbiddenCall(f"calls {dotted}, which this exercise asks you to write yourself")
 
