@@ -276,6 +276,11 @@ def precheck(submission: Submission, exercise: Exercise,
     if forbidden:
         return StudentForbidden(
             f"uses {', '.join(forbidden)}, which this exercise asks you to write yourself")
+    grader_code = submission.grader_imports(exercise.module)
+    if grader_code:
+        return StudentForbidden(
+            f"imports {', '.join(grader_code)}: the grader's own code, which a submission may "
+            "not use (an instructor should review this file)")
     return None
 
 

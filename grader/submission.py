@@ -202,6 +202,24 @@ class Submission:
                     todo.append(dep)
         return seen
 
+    def grader_imports(self, module: str) -> list[str]:
+        """Imports of the grader's own package (`import grader...`, `from
+        grader... import`): its reference exercises are not a student's work."""
+        tree = _parse(self.files[module].text) if module in self.files else None
+        if tree is None:
+            return []
+        hits = []
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                if name.split(".")[0] == "grader":
+                    hits.append(f"{name} ({self.files[module].locate(node.lineno)})")
+        return sorted(set(hits))
+
     def forbidden_uses(self, module: str, forbidden: tuple[str, ...],
                        scope: tuple[str, ...] = ()) -> list[str]:
         """Forbidden built-ins named in the code (outside `if __name__ ==

@@ -162,7 +162,8 @@ def _mutant_check(mutant: Mutant, report: dict) -> Check:
             problems.append("a correct variant lost points: " + "; ".join(caught)[:300])
     elif ex["points"] >= ex["max_points"] - 1e-9:
         problems.append("SURVIVED: no test caught this mutant")
-    text = " ".join(f"{t.get('message', '')} {t.get('hint', '')}" for t in failing).lower()
+    text = " ".join([f"{t.get('message', '')} {t.get('hint', '')}" for t in failing]
+                    + list(ex.get("notes", []))).lower()
     for key, value in mutant.header():
         if key == "expect-status" and ex["status"] != value:
             problems.append(f"expected status {value}, got {ex['status']}")

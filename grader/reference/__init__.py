@@ -21,6 +21,8 @@ modules' own code through (trust.py).
 
 from __future__ import annotations
 
+import functools
+
 from grader import registry
 
 PACKAGE = __name__
@@ -42,6 +44,29 @@ TRUSTED_MODULES: tuple[str, ...] = PROVIDED + ("_attend", "_layers")
 DEPENDENCY_MODES = ("reference", "own")
 
 
+_REBUILDABLE = (RuntimeError, ValueError, TypeError, IndexError)
+
+
+def explained(what: str):
+    """Decorate a reference entry point: an error it raises says that it was
+    raised in the grader's code, so the arguments the student's file passed
+    are what to look at (the student's calling line is the traceback's last)."""
+    def decorate(func):
+        @functools.wraps(func)
+        def call(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except _REBUILDABLE as exc:
+                if type(exc) not in _REBUILDABLE:
+                    raise
+                raise type(exc)(
+                    f"{exc}\n(raised inside the grader's {what}, which your code calls here: look "
+                    "at the arguments your code passes to it — which tensors, which masks, their "
+                    "shapes; the exercise contract gives them)") from None
+        return call
+    return decorate
+
+
 def shim_source(module: str) -> str:
     """The staged stand-in for the student's `module`.py: the contract's
     names, re-exported from the grader's reference."""
@@ -51,8 +76,22 @@ def shim_source(module: str) -> str:
             f"from {PACKAGE}.{module} import *  # noqa: F401,F403\n")
 
 
+def depends_on(exercise: registry.Exercise) -> list[registry.Exercise]:
+    """The exercises `exercise` builds on, directly or not (registry.depends_on)."""
+    seen: dict[int, registry.Exercise] = {}
+    todo = list(exercise.depends_on)
+    while todo:
+        number = todo.pop()
+        if number not in seen:
+            seen[number] = registry.get(number)
+            todo.extend(seen[number].depends_on)
+    return [seen[n] for n in sorted(seen)]
+
+
 def provided_for(exercise: registry.Exercise) -> dict[str, str]:
     """{module: staged source} of the grader's modules that stand in for the
-    student's other exercise files when `exercise` is graded in isolation:
-    every provided exercise but the one under test."""
-    return {module: shim_source(module) for module in PROVIDED if module != exercise.module}
+    student's files when `exercise` is graded in isolation: the exercises it
+    builds on, and only those (a later exercise's reference would hand the
+    student's file the very thing it must write)."""
+    return {dep.module: shim_source(dep.module) for dep in depends_on(exercise)
+            if dep.module in PROVIDED}

@@ -3,10 +3,10 @@ nn.TransformerDecoderLayer run on the contract's modules' weights."""
 
 from __future__ import annotations
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from grader.reference import explained
 from grader.reference._layers import builtin_state, call_builtin, unregistered
 from grader.reference.ex04_multi_head import MultiHeadAttention
 
@@ -20,6 +20,7 @@ class FeedForward(nn.Module):
         self.linear2 = nn.Linear(d_ff, d_model)
         self.p = dropout
 
+    @explained("exercise 6 FeedForward")
     def forward(self, x):
         return self.linear2(F.dropout(F.relu(self.linear1(x)), self.p, self.training))
 
@@ -35,6 +36,7 @@ class EncoderLayer(nn.Module):
             d_model, num_heads, d_ff, dropout, batch_first=True, device="meta"))
         self._builtin.self_attn.dropout = 0.0  # the contract drops out sub-layer outputs only
 
+    @explained("exercise 6 EncoderLayer")
     def forward(self, x, src_key_padding_mask=None):
         return call_builtin(self._builtin, builtin_state(self, "encoder"), self.training, x,
                             src_key_padding_mask=src_key_padding_mask)
@@ -53,6 +55,7 @@ class DecoderLayer(nn.Module):
             d_model, num_heads, d_ff, dropout, batch_first=True, device="meta"))
         self._builtin.self_attn.dropout = self._builtin.multihead_attn.dropout = 0.0
 
+    @explained("exercise 6 DecoderLayer")
     def forward(self, x, memory, tgt_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None):
         return call_builtin(self._builtin, builtin_state(self, "decoder"), self.training, x, memory,

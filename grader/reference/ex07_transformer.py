@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from grader.reference import explained
 from grader.reference._layers import builtin_state, call_builtin, unregistered
 from grader.reference.ex02_masks import causal_mask
 from grader.reference.ex05_positional_encoding import PositionalEncoding
@@ -54,6 +55,7 @@ class Transformer(nn.Module):
             state.update(builtin_state(layer, kind, f"layers.{i}."))
         return state
 
+    @explained("exercise 7 Transformer.encode")
     def encode(self, src, src_key_padding_mask=None):
         x = self._embed(self.src_embed, src)
         if not len(self.encoder_layers):
@@ -61,6 +63,7 @@ class Transformer(nn.Module):
         return call_builtin(self._encoder, self._stack_state("encoder"), self.training, x,
                             src_key_padding_mask=src_key_padding_mask)
 
+    @explained("exercise 7 Transformer.decode")
     def decode(self, tgt, memory, tgt_key_padding_mask=None, memory_key_padding_mask=None):
         x = self._embed(self.tgt_embed, tgt)
         if not len(self.decoder_layers):
@@ -70,11 +73,13 @@ class Transformer(nn.Module):
                             tgt_key_padding_mask=tgt_key_padding_mask,
                             memory_key_padding_mask=memory_key_padding_mask)
 
+    @explained("exercise 7 Transformer")
     def forward(self, src, tgt, src_key_padding_mask=None, tgt_key_padding_mask=None):
         memory = self.encode(src, src_key_padding_mask)
         return self.generator(self.decode(tgt, memory, tgt_key_padding_mask, src_key_padding_mask))
 
 
+@explained("exercise 7 greedy_decode")
 @torch.no_grad()
 def greedy_decode(model, src, max_len, bos_id, eos_id, src_key_padding_mask=None):
     memory = model.encode(src, src_key_padding_mask)
