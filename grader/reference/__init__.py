@@ -44,7 +44,7 @@ TRUSTED_MODULES: tuple[str, ...] = PROVIDED + ("_attend", "_layers")
 DEPENDENCY_MODES = ("reference", "own")
 
 
-_REBUILDABLE = (RuntimeError, ValueError, TypeError, IndexError)
+_REBUILDABLE = (RuntimeError, ValueError, TypeError, IndexError, AssertionError)
 
 
 def explained(what: str):
