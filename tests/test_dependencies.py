@@ -151,7 +151,7 @@ def test_reference_modules_follow_the_contract_names_and_numbers():
     causal = torch.ones(4, 4, dtype=torch.bool).triu(1)   # the contract: True = NOT allowed
     _, weights = mha(x, x, x, attn_mask=causal)
     assert weights.shape == (2, 2, 4, 4) and (weights[..., causal] == 0).all()
-    with pytest.raises(AssertionError, match="look at the arguments"):
+    with pytest.raises(ValueError, match="look at the arguments"):
         ex06_blocks.EncoderLayer(8, 2, 16)(x, src_key_padding_mask=torch.zeros(2, 5, dtype=torch.bool))
 
 

@@ -37,3 +37,20 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     out = F.scaled_dot_product_attention(query, key, values, attn_mask=allowed)
     d_v = v.shape[-1]
     return out[..., :d_v], out[..., d_v:]
+
+
+def merged_mask(attn_mask, key_padding_mask, num_heads: int, lq: int, lk: int):
+    """attn_mask ((Lq, Lk) or (B * num_heads, Lq, Lk)) | key_padding_mask
+    (B, Lk) as one bool mask (B * num_heads, Lq, Lk), batch-major: what
+    nn.MultiheadAttention builds inside.  Passing it merged skips PyTorch's
+    key-padding check, whose first call imports sympy (seconds)."""
+    attn_mask = bool_mask(attn_mask, "attn_mask")
+    pad = bool_mask(key_padding_mask, "key_padding_mask")
+    if pad is None:
+        return attn_mask
+    if pad.dim() != 2 or pad.shape[1] != lk:
+        raise ValueError(f"a key padding mask is (B, Lk) = (B, {lk}) here, True at padding; "
+                         f"got shape {tuple(pad.shape)}")
+    batch = pad.shape[0]
+    mask = pad[:, None, None, :].expand(batch, num_heads, lq, lk).reshape(batch * num_heads, lq, lk)
+    return mask if attn_mask is None else mask | attn_mask

@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from grader.reference import explained
-from grader.reference._attend import bool_mask
+from grader.reference._attend import merged_mask
 
 __all__ = ["MultiHeadAttention"]
 
@@ -37,9 +37,9 @@ class MultiHeadAttention(nn.Module):
             query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1),
             query.shape[-1], self.num_heads, None, self._in_proj_bias(), None, None, False, 0.0,
             self.W_o.weight, self.W_o.bias, training=self.training,
-            key_padding_mask=bool_mask(key_padding_mask, "key_padding_mask"),
-            need_weights=True, attn_mask=bool_mask(attn_mask, "attn_mask"),
+            need_weights=True, attn_mask=merged_mask(attn_mask, key_padding_mask, self.num_heads,
+                                                     query.shape[1], key.shape[1]),
             use_separate_proj_weight=True, q_proj_weight=self.W_q.weight,
             k_proj_weight=self.W_k.weight, v_proj_weight=self.W_v.weight,
             average_attn_weights=False)
-        return out.transpose(0, 1), weights
+        return out.transpose(0, 1), weights.reshape(query.shape[0], self.num_heads, *weights.shape[-2:])

@@ -7,6 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from grader.reference import explained
+from grader.reference._attend import merged_mask
 from grader.reference._layers import builtin_state, call_builtin, unregistered
 from grader.reference.ex04_multi_head import MultiHeadAttention
 
@@ -38,8 +39,10 @@ class EncoderLayer(nn.Module):
 
     @explained("exercise 6 EncoderLayer")
     def forward(self, x, src_key_padding_mask=None):
+        S = x.shape[1]
         return call_builtin(self._builtin, builtin_state(self, "encoder"), self.training, x,
-                            src_key_padding_mask=src_key_padding_mask)
+                            src_mask=merged_mask(None, src_key_padding_mask, self.self_attn.num_heads,
+                                                 S, S))
 
 
 class DecoderLayer(nn.Module):
@@ -58,6 +61,7 @@ class DecoderLayer(nn.Module):
     @explained("exercise 6 DecoderLayer")
     def forward(self, x, memory, tgt_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None):
+        H, T, S = self.self_attn.num_heads, x.shape[1], memory.shape[1]
         return call_builtin(self._builtin, builtin_state(self, "decoder"), self.training, x, memory,
-                            tgt_mask=tgt_mask, tgt_key_padding_mask=tgt_key_padding_mask,
-                            memory_key_padding_mask=memory_key_padding_mask)
+                            tgt_mask=merged_mask(tgt_mask, tgt_key_padding_mask, H, T, T),
+                            memory_mask=merged_mask(None, memory_key_padding_mask, H, T, S))

@@ -12,6 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from grader.reference import explained
+from grader.reference._attend import merged_mask
 from grader.reference._layers import builtin_state, call_builtin, unregistered
 from grader.reference.ex02_masks import causal_mask
 from grader.reference.ex05_positional_encoding import PositionalEncoding
@@ -45,6 +46,9 @@ class Transformer(nn.Module):
             unregistered(self, "_decoder", nn.TransformerDecoder(
                 copy.deepcopy(self.decoder_layers[0]._builtin), num_layers))
 
+    def _heads(self):
+        return self.encoder_layers[0].self_attn.num_heads
+
     def _embed(self, table, tokens):
         return self.positional(F.embedding(tokens, table.weight) * math.sqrt(self.d_model))
 
@@ -60,18 +64,20 @@ class Transformer(nn.Module):
         x = self._embed(self.src_embed, src)
         if not len(self.encoder_layers):
             return x
+        S = x.shape[1]
         return call_builtin(self._encoder, self._stack_state("encoder"), self.training, x,
-                            src_key_padding_mask=src_key_padding_mask)
+                            mask=merged_mask(None, src_key_padding_mask, self._heads(), S, S))
 
     @explained("exercise 7 Transformer.decode")
     def decode(self, tgt, memory, tgt_key_padding_mask=None, memory_key_padding_mask=None):
         x = self._embed(self.tgt_embed, tgt)
         if not len(self.decoder_layers):
             return x
+        H, T, S = self._heads(), tgt.shape[1], memory.shape[1]
+        causal = causal_mask(T, device=tgt.device)
         return call_builtin(self._decoder, self._stack_state("decoder"), self.training, x, memory,
-                            tgt_mask=causal_mask(tgt.shape[1], device=tgt.device),
-                            tgt_key_padding_mask=tgt_key_padding_mask,
-                            memory_key_padding_mask=memory_key_padding_mask)
+                            tgt_mask=merged_mask(causal, tgt_key_padding_mask, H, T, T),
+                            memory_mask=merged_mask(None, memory_key_padding_mask, H, T, S))
 
     @explained("exercise 7 Transformer")
     def forward(self, src, tgt, src_key_padding_mask=None, tgt_key_padding_mask=None):

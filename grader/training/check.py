@@ -1,16 +1,23 @@
 """The timed training check: can the student's own loop train the student's
-own Transformer?
+own Transformer?  Decided by the judge.
 
 The judge draws a synthetic task (grader/training/task.py: reverse random
-token sequences of 4 to 10 symbols, with BOS/EOS/padding), a held-out set and
-the model's size.  In the worker, the student's `Transformer` (exercise 7) is
-built and initialised with one fixed recipe (`initialise`), the optimizer
+token sequences of 4 to 10 symbols, with BOS/EOS/padding, and write them
+through a token mapping drawn fresh for this run, so weights prepared in
+advance do not help), a held-out set and the model's size.  In the worker,
+the student's `Transformer` (exercise 7, on the student's own exercises 1-6)
+is built and initialised with one fixed recipe (`initialise`), the optimizer
 comes from the student's `make_optimizer`, and the student's `train` runs in
-chunks.  Between chunks the judge asks for next-token predictions of the
-held-out set under teacher forcing, made prefix by prefix with the student's
-encode / decode / generator (the decoder never sees the token it must
-predict), and computes the token accuracy itself.  Pass: accuracy >= target
-before the time budget runs out.
+chunks on batches the judge sends.  Between chunks the worker returns the
+trained weights, tensors only, by the contract's names; the judge loads them
+into its OWN Transformer (`JudgeModel`: grader/reference/'s, PyTorch's layers
+under the contract's names) and measures the held-out token accuracy itself,
+with teacher forcing (its decoder is causal).  Nothing the worker computes
+besides the weights is believed; the time is the judge's clock.  Pass:
+accuracy >= target before the time budget runs out.  A Transformer that is
+not the contract's (a wrong mask, a missing scale...) trains weights that do
+not work in the judge's: the check fails, and the runner names the earlier
+exercise that fails its own tests.
 
 The budget is fair across machines: the judge times a fixed reference
 workload itself, on this machine, just before training (its own training
@@ -38,6 +45,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 import torch.nn as nn
 
+from grader.reference.ex07_transformer import Transformer
 from grader.training import reference
 from grader.training.task import PAD, ReversalTask, exact_match, token_accuracy
 
@@ -224,6 +232,59 @@ def sparkline(values: list[float], lo: float = 0.0, hi: float = 1.0) -> str:
     return "".join(out)
 
 
+# ------------------------------------------------------------------ the judge's model
+class JudgeModel:
+    """The judge's own Transformer of the check's size (the grader's
+    reference exercise 7: PyTorch's layers under the contract's parameter
+    names, its own positional table), loaded with weights the worker sends."""
+
+    def __init__(self, size: ModelSize) -> None:
+        with torch.random.fork_rng(devices=[]):
+            self.model = Transformer(size.vocab, size.vocab, size.d_model, size.num_heads,
+                                     size.num_layers, size.d_ff, 0.0, size.max_len)
+        self.model.eval()
+        self.shapes = {name: tuple(p.shape) for name, p in self.model.named_parameters()}
+
+    def load(self, weights) -> str:
+        """Copy the contract's parameters from `weights` ({name: tensor});
+        "" when they all fit, else what is wrong."""
+        if not isinstance(weights, dict):
+            return f"the trained weights came back as {type(weights).__name__}, not by name"
+        for name, shape in self.shapes.items():
+            value = weights.get(name)
+            if not isinstance(value, torch.Tensor):
+                return (f"your Transformer has no parameter {name} (the contract's name), so "
+                        "its trained weights cannot be checked")
+            if tuple(value.shape) != shape or not value.is_floating_point():
+                return f"your Transformer's {name} has shape {tuple(value.shape)}, not {shape}"
+        with torch.no_grad():
+            for name, p in self.model.named_parameters():
+                p.copy_(weights[name].to(p.dtype))
+        return ""
+
+    def predict(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Next-token predictions (n, T) under teacher forcing: one pass, the
+        judge's decoder being causal."""
+        with torch.no_grad():
+            logits = self.model(src, tgt_in, src_key_padding_mask=src == PAD)
+        return logits.argmax(-1)
+
+
+def judge_evaluator(config: CheckConfig, held_src: torch.Tensor, held_in: torch.Tensor,
+                    held_out: torch.Tensor):
+    """weights -> (token accuracy, exact match, problem), by the judge alone."""
+    judge = JudgeModel(config.model)
+
+    def evaluate(weights) -> tuple[float, float, str]:
+        problem = judge.load(weights)
+        if problem:
+            return 0.0, 0.0, problem
+        predictions = judge.predict(held_src, held_in)
+        return token_accuracy(predictions, held_out), exact_match(predictions, held_out), ""
+
+    return evaluate
+
+
 # ------------------------------------------------------------------ the check
 @dataclass
 class CheckResult:
@@ -248,6 +309,7 @@ class CheckResult:
     losses: list = field(default_factory=list)  # mean loss per chunk, as the student's train returned
     model: dict = field(default_factory=dict)
     recalibrated: bool = False
+    mapping_seed: int = 0                # the run's token mapping (task.drawn)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -256,8 +318,11 @@ class CheckResult:
 
 
 def run(client, config: CheckConfig, seed: int, *, run_procedure=None, clock=time.perf_counter,
-        calibrate_fn=calibrate) -> CheckResult:
-    """Run the check against the worker behind `client` (the submission's ex08).
+        calibrate_fn=calibrate, evaluate_fn=None) -> CheckResult:
+    """Run the check against the worker behind `client` (the submission's
+    own stack).  `evaluate_fn(config, held_src, held_in, held_out)` makes the
+    judge's evaluator (default `judge_evaluator`); clock and calibration are
+    injectable too, for tests.
 
     A failure of the student's code propagates (error, timeout...) with the
     figures gathered so far attached as `exc.training_result`."""
@@ -269,7 +334,8 @@ def run(client, config: CheckConfig, seed: int, *, run_procedure=None, clock=tim
                          target=config.target, reference_steps=config.reference_steps,
                          budget_factor=config.budget_factor, model=asdict(config.model))
     try:
-        _run(client, config, seed, result, run_procedure, clock, calibrate_fn)
+        _run(client, config, seed, result, run_procedure, clock, calibrate_fn,
+             evaluate_fn or judge_evaluator)
     except BaseException as exc:
         result.wall_s = clock() - started
         try:
@@ -282,11 +348,14 @@ def run(client, config: CheckConfig, seed: int, *, run_procedure=None, clock=tim
 
 
 def _run(client, config: CheckConfig, seed: int, result: CheckResult, run_procedure, clock,
-         calibrate_fn) -> None:
+         calibrate_fn, evaluate_fn) -> None:
     from grader.outcomes import StudentTimeout
 
-    task = config.task
+    result.mapping_seed = seed + 31337
+    task = config.task.drawn(result.mapping_seed)
     held_src, held_in, held_out = task.batch(config.heldout, torch.Generator().manual_seed(seed + 7919))
+    evaluate_weights = evaluate_fn(config, held_src, held_in, held_out)
+    problems: list[str] = []
     stream = task.batches(config.batch_size, seed=seed + 104729)
 
     # 1. The student's Transformer, initialised by the judge, and optimizer.
@@ -302,12 +371,11 @@ def _run(client, config: CheckConfig, seed: int, result: CheckResult, run_proced
     result.seconds_per_reference_step, result.budget_s = per_step, budget
 
     def evaluate() -> float:
-        predictions = run_procedure(client, "training:check_predict", objects, held_src, held_in,
-                                    pad_id=PAD, amp_dtype=config.amp_dtype, timeout=60)
-        if not isinstance(predictions, torch.Tensor):
-            return 0.0
-        result.exact_match = exact_match(predictions, held_out)
-        return token_accuracy(predictions, held_out)
+        weights = run_procedure(client, "training:check_weights", objects, timeout=60)
+        accuracy, result.exact_match, problem = evaluate_weights(weights)
+        if problem:
+            problems.append(problem)
+        return accuracy
 
     # 3. Train in chunks; after each, the judge measures the held-out accuracy.
     used = 0.0
@@ -351,13 +419,17 @@ def _run(client, config: CheckConfig, seed: int, result: CheckResult, run_proced
         result.accuracy = evaluate()
         result.steps, result.time_s = steps, used
         result.curve.append([steps, round(used, 3), round(result.accuracy, 4)])
+        if problems:
+            break
         if result.accuracy >= config.target and used <= budget:
             result.passed = True
             break
 
     result.steps, result.time_s = steps, used
     result.tokens_per_s = result.tokens / used if used > 0 else 0.0
-    if result.passed:
+    if problems:
+        result.reason = problems[0]
+    elif result.passed:
         result.reason = (f"reached {result.accuracy:.1%} held-out token accuracy (target "
                          f"{config.target:.0%}) after {steps} steps, in {used:.1f} s of a "
                          f"{budget:.1f} s budget")
