@@ -333,3 +333,34 @@ def test_cli_passes_amp_to_the_grading_options(monkeypatch):
     assert seen["options"].amp == "bf16" and seen["options"].train is False, out.output
     bad = CliRunner().invoke(cli.main, ["exercise", "8", "--amp", "int8"])
     assert bad.exit_code == 2
+
+
+# ---------------------------------------------------------------- -1e9 under fp16 autocast
+def test_the_amp_overflow_of_a_minus_1e9_mask_is_explained():
+    l = torch.nn.Linear(4, 4)
+    x = torch.randn(2, 3, 4)
+    try:
+        with torch.autocast("cpu", dtype=torch.float16):
+            scores = l(x) @ l(x).transpose(-2, -1)
+            scores.masked_fill(torch.ones(3, 3, dtype=torch.bool).triu(1), -1e9)
+        message = "no overflow"
+    except RuntimeError as exc:   # the very error a student's stack raises
+        message = str(exc)
+    advice = check.amp_overflow_advice(message)
+    assert "-1e9" in advice and 'float("-inf")' in advice and "torch.finfo(scores.dtype).min" in advice
+    assert check.amp_overflow_advice("shape mismatch") == ""
+
+
+@pytest.mark.slow
+def test_a_minus_1e9_mask_fails_the_fp16_check_with_the_fix(tmp_path):
+    """The course's -1e9 fill passes exercise 2, then overflows exercise 8's
+    fp16 AMP training (autocast fp16 works on the CPU): the message says why
+    and how to fix it."""
+    submission = make_submission(tmp_path / "submission",
+                                 {"ex02_masks.py": FIXTURES / "ex02" / "correct_large_negative.py"})
+    result = grade_one(submission, 8, train=True, device="cpu", amp="fp16", max_examples=1)
+    check_test = _check_test(result)
+    assert check_test.status is Status.ERROR, describe(result)
+    assert "c10::Half without overflow" in check_test.message, describe(result)
+    assert 'float("-inf")' in check_test.message and "finfo" in check_test.message
+    assert all(t.status is Status.PASSED for t in result.tests if t.name != CHECK), describe(result)

@@ -220,6 +220,18 @@ def calibrate(config: CheckConfig, *, warmup_steps: int = 3, timed_steps: int = 
     return statistics.median(times)
 
 
+def amp_overflow_advice(message: str) -> str:
+    """What to tell a student whose stack overflowed float16 under fp16
+    autocast: a mask filled with -1e9 (fine in float32 and float64)."""
+    if "c10::Half without overflow" not in message:
+        return ""
+    return ("Under fp16 autocast the attention scores are float16, whose largest finite value is "
+            "65504: a mask filled with a large finite number such as -1e9 cannot be stored "
+            "(\"value cannot be converted to type c10::Half without overflow\"). Fill masked "
+            "scores with float(\"-inf\") or torch.finfo(scores.dtype).min instead (in exercise "
+            "2's masked_attention, or wherever your code fills masked scores).")
+
+
 def budget_for(config: CheckConfig, seconds_per_step: float) -> float:
     return max(config.min_budget_s, config.budget_factor * config.reference_steps * seconds_per_step)
 
