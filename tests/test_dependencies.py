@@ -245,3 +245,15 @@ def test_the_training_check_names_the_broken_part_of_the_student_s_stack(tmp_pat
     runs._training_check(result)
     assert check.message.endswith("and exercise 5 fails its own tests — fix exercise 5 first.")
     assert "your own ex02, ex04, ex05, ex06, ex07" in check.message and result.notes
+
+
+@pytest.mark.parametrize("fmt", ["rich", "json", "markdown", "junit", "gradescope", "github"])
+def test_the_line_shows_in_every_format_even_for_a_passing_exercise(fmt):
+    from grader.render import render_text
+    from grader.results import Report
+
+    line = "Not scored — with your ex02: 3 of 7 properties fail — fix exercise 2 first."
+    passed = ExerciseResult(4, "multi-head", "Multi-head attention", Status.PASSED, 10.0, 10.0,
+                            tests=_tests(Status.PASSED), notes=[line])
+    text = render_text(Report(submission="exercises", seed=1, exercises=[passed]), fmt)
+    assert "fix exercise 2 first" in " ".join(text.split()), text
