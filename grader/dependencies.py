@@ -19,6 +19,7 @@ The policy (issue "one bug, one penalty"):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 from grader import registry
 from grader.results import Status, TestResult
@@ -96,22 +97,30 @@ class OwnStack:
 
 
 def own_stack_line(exercise: registry.Exercise, mode: str, imports: list[int],
-                   statuses: dict[int, Status], own_tests: list[TestResult] | None,
+                   statuses: "dict[int, Status] | Callable[[int], Status]",
+                   own_tests: list[TestResult] | None,
                    graded_tests: list[TestResult]) -> OwnStack:
     """The non-scoring line for `exercise`.  `own_tests`: its tests run on
     the student's own earlier files (None: not run; in `own` mode the graded
-    run is that run); `statuses`: the earlier exercises' own verdicts."""
-    summary = OwnStack(exercise.number, mode, list(imports),
-                       {n: Status(s).value for n, s in statuses.items() if n in imports})
+    run is that run); `statuses`: the earlier exercises' own verdicts, a
+    dict or a function asked only when a failure needs explaining (a quick
+    pre-check may stand behind it)."""
+    summary = OwnStack(exercise.number, mode, list(imports))
     if not imports:
         return summary
+    lookup = statuses.get if isinstance(statuses, dict) else statuses
     files = ", ".join(short(n) for n in imports)
-    broken = failing_their_own(imports, statuses)
-    missing = not_implemented(imports, statuses)
+
+    def verdicts() -> tuple[list[int], list[int]]:
+        known = {n: lookup(n) for n in imports}
+        summary.statuses = {n: Status(s).value for n, s in known.items() if s is not None}
+        return failing_their_own(imports, known), not_implemented(imports, known)
+
     if mode == "own":
         failing = _failing(graded_tests)
         if not failing:
             return summary
+        broken, missing = verdicts()
         summary.ran, summary.failing, summary.total = True, len(failing), len(graded_tests)
         if broken:
             summary.blame = broken
@@ -134,7 +143,9 @@ def own_stack_line(exercise: registry.Exercise, mode: str, imports: list[int],
     if not extra:
         summary.line = (f"{head} passes too." if not failing else
                         f"{head} the same properties fail, none more.")
-    elif broken:
+        return summary
+    broken, missing = verdicts()
+    if broken:
         summary.blame = broken
         summary.line = f"{head} {len(failing)} of {len(ran)} properties fail — {fix_first(broken)}."
     elif missing:

@@ -485,12 +485,11 @@ class OwnStackRuns:
             if not imports or (self.stagings.mode == "reference" and result.status in (
                     Status.FORBIDDEN, Status.NOT_IMPLEMENTED)):
                 continue   # nothing to add: the exercise itself does not run
-            statuses = {n: self.status_of(n) for n in imports}
             own_tests = None
             if self.stagings.mode == "reference" and prechecks_pass(self.submission, exercise):
                 own_tests = self._run(exercise, "own")
-            summary = dependencies.own_stack_line(exercise, self.stagings.mode, imports, statuses,
-                                                  own_tests, result.tests)
+            summary = dependencies.own_stack_line(exercise, self.stagings.mode, imports,
+                                                  self.status_of, own_tests, result.tests)
             result.extra["own_stack"] = summary.to_dict()
             if summary.line:
                 result.notes.append(summary.line)
