@@ -349,8 +349,10 @@ class Stagings:
         if self.mode == "own":
             return self.own()
         if exercise.module not in self._folders:
+            imports = (self.submission.sibling_imports(exercise.module)
+                       if self.submission.has(exercise.module) else set())
             self._folders[exercise.module] = self.submission.stage(
-                self.workdir / exercise.module, reference.provided_for(exercise))
+                self.workdir / exercise.module, reference.provided_for(exercise, imports))
         return self._folders[exercise.module]
 
 

@@ -208,6 +208,9 @@ def test_the_trusted_modules_are_the_package_s_own():
     assert "ex03_cross_attention" not in reference.PROVIDED      # no later exercise imports it
     assert set(reference.provided_for(registry.get(1))) == set()
     assert set(reference.provided_for(registry.get(8))) == set(reference.PROVIDED)
+    # a student's exercise 5 that imports exercise 2 gets the grader's; never a later one
+    assert set(reference.provided_for(registry.get(5), {"ex02_masks", "ex07_transformer"})) == {
+        "ex01_attention", "ex02_masks"}
 
 
 # ------------------------------------------------------------ the one line

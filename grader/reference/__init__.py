@@ -76,10 +76,14 @@ def shim_source(module: str) -> str:
             f"from {PACKAGE}.{module} import *  # noqa: F401,F403\n")
 
 
-def depends_on(exercise: registry.Exercise) -> list[registry.Exercise]:
-    """The exercises `exercise` builds on, directly or not (registry.depends_on)."""
+def depends_on(exercise: registry.Exercise, imports: "set[str] | tuple" = ()) -> list[registry.Exercise]:
+    """The exercises `exercise` builds on, directly or not (registry.depends_on),
+    and the earlier ones among `imports` (the exercise modules the student's
+    file imports, when it uses more than the registry says)."""
     seen: dict[int, registry.Exercise] = {}
-    todo = list(exercise.depends_on)
+    earlier = (registry.by_module(m) for m in imports)
+    todo = [*exercise.depends_on,
+            *(e.number for e in earlier if e is not None and e.number < exercise.number)]
     while todo:
         number = todo.pop()
         if number not in seen:
@@ -88,10 +92,10 @@ def depends_on(exercise: registry.Exercise) -> list[registry.Exercise]:
     return [seen[n] for n in sorted(seen)]
 
 
-def provided_for(exercise: registry.Exercise) -> dict[str, str]:
+def provided_for(exercise: registry.Exercise, imports: "set[str] | tuple" = ()) -> dict[str, str]:
     """{module: staged source} of the grader's modules that stand in for the
-    student's files when `exercise` is graded in isolation: the exercises it
-    builds on, and only those (a later exercise's reference would hand the
-    student's file the very thing it must write)."""
-    return {dep.module: shim_source(dep.module) for dep in depends_on(exercise)
+    student's files when `exercise` is graded in isolation: the earlier
+    exercises it builds on, and only those (a later exercise's reference
+    would hand the student's file the very thing it must write)."""
+    return {dep.module: shim_source(dep.module) for dep in depends_on(exercise, imports)
             if dep.module in PROVIDED}
