@@ -714,10 +714,14 @@ class ProgressView:
               help="Seconds one submission may take before its judge is stopped.")
 @click.option("--call-timeout", type=float, default=None,
               help="Seconds one call into student code may take (default: the grader's).")
+@click.option("--dependencies", type=click.Choice(["reference", "own"]), default="reference",
+              show_default=True,
+              help="What an exercise runs on: the grader's earlier exercises (a bug costs points "
+                   "once, where it is) or the student's own files end to end.")
 @handled
 def batch_command(submissions: Path, output: Path, fmt: str, jobs: int, exercise_keys, shard,
                   force: bool, cache_dir, seed: int, max_examples, no_train: bool, device: str,
-                  timeout: float, call_timeout) -> None:
+                  timeout: float, call_timeout, dependencies: str) -> None:
     """Grade every submission in SUBMISSIONS (one sub-folder or notebook per student)."""
     from grader.cli import resolve_device
     from grader.errors import ExitCode
@@ -725,7 +729,8 @@ def batch_command(submissions: Path, output: Path, fmt: str, jobs: int, exercise
     options = BatchOptions(exercises=parse_exercises(exercise_keys), jobs=jobs, seed=seed,
                            max_examples=max_examples, train=not no_train,
                            device=resolve_device(device), force=force, shard=parse_shard(shard),
-                           cache_dir=cache_dir, timeout=timeout, call_timeout=call_timeout)
+                           cache_dir=cache_dir, timeout=timeout, call_timeout=call_timeout,
+                           dependencies=dependencies)
     view = ProgressView()
     book, stats = run_batch(submissions, options, progress=view)
     written = book.write(output, fmt)
