@@ -260,3 +260,28 @@ def test_the_line_shows_in_every_format_even_for_a_passing_exercise(fmt):
                             tests=_tests(Status.PASSED), notes=[line])
     text = render_text(Report(submission="exercises", seed=1, exercises=[passed]), fmt)
     assert "fix exercise 2 first" in " ".join(text.split()), text
+
+
+def test_no_way_back_to_an_original_through_a_reference_call():
+    """torch hands the function it dispatches to a tensor subclass's
+    __torch_function__ and to a function mode: the reference refuses both."""
+    from torch.overrides import TorchFunctionMode
+
+    from grader.reference import ex02_masks, ex04_multi_head
+
+    class Leaky(torch.Tensor):
+        pass
+
+    q = torch.randn(2, 3, 4)
+    with pytest.raises(TypeError, match="plain torch tensors"):
+        ex02_masks.masked_attention(q.as_subclass(Leaky), q, q)
+
+    class Stash(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            return func(*args, **(kwargs or {}))
+
+    mha = ex04_multi_head.MultiHeadAttention(4, 2)
+    with Stash(), pytest.raises(TypeError, match="plain torch tensors"):
+        mha(q, q, q)
+    with torch.device("cpu"):     # torch's own device context is fine
+        assert mha(q, q, q)[0].shape == q.shape

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from grader.reference.trust import require_plain
+
 
 def bool_mask(mask: torch.Tensor | None, what: str = "mask") -> torch.Tensor | None:
     """The contract's mask (bool, True = NOT allowed); an integer 0/1 mask
@@ -26,6 +28,7 @@ def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor
     """(output, weights) of softmax(q kᵀ / sqrt(d_k)) v with the contract's
     mask, from ONE call of the built-in: the values are extended with an
     identity matrix, so the extra output columns are the weights themselves."""
+    require_plain(q, k, v, mask)
     lk = k.shape[-2]
     batch = torch.broadcast_shapes(q.shape[:-2], k.shape[:-2], v.shape[:-2])
     eye = torch.eye(lk, dtype=v.dtype, device=v.device).expand(*batch, lk, lk)

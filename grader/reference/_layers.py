@@ -14,6 +14,8 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call
 
+from grader.reference.trust import require_plain
+
 # (the contract's attention sub-layer, the built-in's) per layer kind
 SUBLAYERS = {"encoder": (("self_attn", "self_attn"),),
              "decoder": (("self_attn", "self_attn"), ("cross_attn", "multihead_attn"))}
@@ -44,6 +46,7 @@ def builtin_state(layer: torch.nn.Module, kind: str, prefix: str = "") -> dict:
 
 def call_builtin(builtin: torch.nn.Module, state: dict, training: bool, *args, **kwargs):
     """builtin(*args, **kwargs) with `state` as its parameters, in the given mode."""
+    require_plain(*args, *kwargs.values(), *state.values())
     builtin.train(training)
     previous = torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 
 from grader.reference import explained
 from grader.reference._attend import merged_mask
+from grader.reference.trust import require_plain
 
 __all__ = ["MultiHeadAttention"]
 
@@ -33,6 +34,7 @@ class MultiHeadAttention(nn.Module):
 
     @explained("exercise 4 MultiHeadAttention")
     def forward(self, query, key, value, attn_mask=None, key_padding_mask=None):
+        require_plain(query, key, value, attn_mask, key_padding_mask, *self.parameters())
         out, weights = F.multi_head_attention_forward(
             query.transpose(0, 1), key.transpose(0, 1), value.transpose(0, 1),
             query.shape[-1], self.num_heads, None, self._in_proj_bias(), None, None, False, 0.0,

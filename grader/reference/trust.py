@@ -10,15 +10,26 @@ module.  Namespaces are compared by identity, so a student function cannot
 pass for the grader's by its file name, module name or code object, and a
 student callback run from torch inside a reference call (a hook, a
 `__torch_function__`) is the first frame found, so it still trips.
+
+`require_plain` closes the other way back to an original: torch hands the
+function it dispatches to a tensor subclass's `__torch_function__` and to
+an active function or dispatch mode, so the reference code refuses to run
+with either (a device context, `with torch.device(...)`, is torch's own and
+allowed).
 """
 
 from __future__ import annotations
 
 import sys
 
+import torch
+from torch.overrides import _get_current_function_mode_stack
+from torch.utils._device import DeviceContext
+
 from grader.reference import PACKAGE, TRUSTED_MODULES
 
 _GUARDS = "grader.sandbox.guards"
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
 
 
 def _namespace_of(name: str):
@@ -51,3 +62,14 @@ def called_by_reference(depth: int = 1) -> bool:
             return False
         frame = frame.f_back
     return False
+
+
+def require_plain(*values) -> None:
+    """Raise TypeError when a reference call would run student code that torch
+    hands the built-in it dispatches: a tensor subclass among `values`, or an
+    active torch function mode (other than a device context) or dispatch mode."""
+    subclassed = [v for v in values if isinstance(v, torch.Tensor) and type(v) not in _PLAIN]
+    modes = [m for m in _get_current_function_mode_stack() if type(m) is not DeviceContext]
+    if subclassed or modes or torch._C._len_torch_dispatch_stack():
+        raise TypeError("the grader's earlier exercises take plain torch tensors: no tensor "
+                        "subclass, no torch function or dispatch mode while they run")
