@@ -105,6 +105,9 @@ class Report:
     device: str = "cpu"
     duration: float = 0.0
     grader_fingerprint: str = ""   # sha256 over the grader's own files (grader/fingerprint.py)
+    # "reference": each exercise graded on the grader's earlier exercises;
+    # "own": on the student's own files end to end (runner.GradingOptions).
+    dependencies: str = "reference"
 
     @property
     def total(self) -> float:
@@ -126,6 +129,7 @@ class Report:
             "grader_version": self.grader_version,
             "grader_fingerprint": self.grader_fingerprint,
             "device": self.device,
+            "dependencies": self.dependencies,
             "duration": round(self.duration, 3),
             "total": round(self.total, 4),
             "max_total": self.max_total,
@@ -180,6 +184,7 @@ def report_from_dict(d: dict) -> Report:
         exercises=[exercise_result_from_dict(e) for e in d["exercises"]],
         grader_version=d.get("grader_version", ""), device=d.get("device", "cpu"),
         duration=d.get("duration", 0.0), grader_fingerprint=d.get("grader_fingerprint", ""),
+        dependencies=d.get("dependencies", "own"),
     )
 
 

@@ -11,6 +11,7 @@ one is graded, so torch's import time is paid in parallel.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import os
 import random
@@ -24,7 +25,7 @@ from typing import Callable
 
 import pytest
 
-from grader import counterexample, fingerprint, hints, registry
+from grader import counterexample, dependencies, fingerprint, hints, reference, registry
 from grader.version import __version__
 from grader.errors import InternalError
 from grader.outcomes import (
@@ -63,6 +64,10 @@ class GradingOptions:
     train: bool = True               # run exercise 8's timed training check
     amp: str | None = None           # training check: None (the device default), "off", "bf16", "fp16"
     call_timeout: float | None = None
+    # "reference": each exercise runs on the grader's own earlier exercises
+    # (grader/reference/), so a bug costs points once; "own": on the
+    # student's own files end to end.  See grader/dependencies.py.
+    dependencies: str = "reference"
     # A fixed time budget (s) for the training check instead of one calibrated
     # on this machine: tests set it so that no verdict depends on machine load.
     training_budget_s: float | None = None
@@ -78,13 +83,32 @@ class GradingContext:
     """What the hidden tests' conftest needs, handed over as a pytest plugin."""
 
     def __init__(self, exercise: Exercise, submission: Submission, client: WorkerClient | None,
-                 options: GradingOptions, precheck: StudentAbort | None) -> None:
+                 options: GradingOptions, precheck: StudentAbort | None,
+                 stagings: "Stagings | None" = None) -> None:
         self.exercise = exercise
         self.submission = submission
         self.client = client
         self.options = options
         self.precheck = precheck
+        self.stagings = stagings
         self.extra: dict = {}   # tests may leave figures here (the training check)
+        self._own_client: WorkerClient | None = None
+
+    def own_stack_client(self) -> WorkerClient | None:
+        """A worker on the student's own files end to end (exercise 8's
+        training check trains the student's whole stack): the graded worker
+        itself in `own` mode, else one more, closed with the context."""
+        if self.options.dependencies == "own" or self.stagings is None or self.client is None:
+            return self.client
+        if self._own_client is None:
+            self._own_client = make_client(self.exercise, self.stagings.own(), self.options)
+            self._own_client.start()
+        return self._own_client
+
+    def close(self) -> None:
+        if self._own_client is not None:
+            self._own_client.close()
+            self._own_client = None
 
     @property
     def seed(self) -> int:
@@ -208,9 +232,8 @@ def _describe_failure(excinfo, exercise: Exercise) -> dict:
         if where and where[0] != exercise.file:
             other = registry.by_module(Path(where[0]).stem)
             if other is not None and other.number != exercise.number:
-                message += (f"\n(raised inside {where[0]}, exercise {other.number}: fix exercise "
-                            f"{other.number} first if it fails its own tests; otherwise check what "
-                            f"your code passes to it)")
+                message += (f"\n(raised inside {where[0]}, your exercise {other.number}; if it "
+                            "passes its own tests, check what your code passes to it)")
         hint = ""
         if isinstance(exc, StudentNotImplemented):
             hint = "Implement it: replace the `raise NotImplementedError` under the TODO."
@@ -249,15 +272,23 @@ def _falsifying_example(notes: str) -> str:
 
 
 # ---------------------------------------------------------------------- grading
-def precheck(submission: Submission, exercise: Exercise) -> StudentAbort | None:
-    """What can be decided without running anything."""
+def precheck(submission: Submission, exercise: Exercise,
+             mode: str = "reference") -> StudentAbort | None:
+    """What can be decided without running anything.  In `reference` mode
+    only the exercise's own file is scanned: the earlier exercises it runs
+    on are the grader's."""
     if not submission.has(exercise.module):
         return StudentNotImplemented(
             f"{exercise.file} (or {exercise.notebook}) is not in the submission")
     problem = submission.syntax_error(exercise.module)
     if problem:
         return StudentLoadError(problem)
-    modules = [exercise.module, *sorted(submission.local_imports_closure(exercise.module))]
+    # The student's files this exercise loads: in `reference` mode its
+    # earlier exercises are the grader's, so only helper files count.
+    closure = submission.local_imports_closure(exercise.module)
+    if mode != "own":
+        closure = {m for m in closure if registry.by_module(m) is None}
+    modules = [exercise.module, *sorted(closure)]
     forbidden: list[str] = []
     for module in modules:
         if exercise.forbidden_scope and module != exercise.module:
@@ -266,6 +297,11 @@ def precheck(submission: Submission, exercise: Exercise) -> StudentAbort | None:
     if forbidden:
         return StudentForbidden(
             f"uses {', '.join(forbidden)}, which this exercise asks you to write yourself")
+    grader_code = submission.grader_imports(exercise.module)
+    if grader_code:
+        return StudentForbidden(
+            f"imports {', '.join(grader_code)}: the grader's own code, which a submission may "
+            "not use (an instructor should review this file)")
     reflective = [found for module in modules for found in submission.reflective_uses(module)]
     if reflective:
         return StudentForbidden(
@@ -312,6 +348,69 @@ class _NamedPlugin:
         config.pluginmanager.register(self.context, CONTEXT_PLUGIN)
 
 
+class Stagings:
+    """The folders workers import the submission from (temporary copies; the
+    submission itself is never written to): one per exercise graded in
+    isolation (its own file + the grader's earlier exercises), and one of the
+    student's own files end to end."""
+
+    def __init__(self, submission: Submission, workdir: Path, mode: str) -> None:
+        if mode not in dependencies.MODES:
+            raise ValueError(f"unknown dependencies mode {mode!r} ({' or '.join(dependencies.MODES)})")
+        self.submission = submission
+        self.workdir = workdir
+        self.mode = mode
+        self._folders: dict[str, Path] = {}
+
+    def folders(self) -> list[Path]:
+        """Every staging folder made so far."""
+        return list(self._folders.values())
+
+    def own(self) -> Path:
+        if "" not in self._folders:
+            self._folders[""] = self.submission.stage(self.workdir / "own")
+        return self._folders[""]
+
+    def graded(self, exercise: Exercise) -> Path:
+        """Where `exercise` is graded from, by the run's mode.  Exercise 8
+        has no later use of its own and its training check trains the
+        student's own stack: it is staged like the others (the check asks
+        for its own worker, GradingContext.own_stack_client)."""
+        if self.mode == "own":
+            return self.own()
+        if exercise.module not in self._folders:
+            imports = (self.submission.sibling_imports(exercise.module)
+                       if self.submission.has(exercise.module) else set())
+            self._folders[exercise.module] = self.submission.stage(
+                self.workdir / exercise.module, reference.provided_for(exercise, imports))
+        return self._folders[exercise.module]
+
+
+def grade_exercise(exercise: Exercise, submission: Submission, client: WorkerClient | None,
+                   options: GradingOptions, check: StudentAbort | None, stagings: Stagings,
+                   workdir: Path, progress: Progress | None = None) -> ExerciseResult:
+    """One exercise's hidden tests against the worker `client` (None: the
+    precheck `check` decides every test)."""
+    t0 = time.perf_counter()
+    context = GradingContext(exercise, submission, client, options, check, stagings)
+    try:
+        tests, extra = run_hidden_tests(exercise, context, progress)
+    finally:
+        context.close()
+        if client is not None:
+            client.close()
+    result = ExerciseResult(
+        number=exercise.number, slug=exercise.slug, title=exercise.title,
+        status=exercise_status(tests), points=0.0, max_points=exercise.points, tests=tests,
+        duration=time.perf_counter() - t0,
+        output=client.output_text() if client is not None else "", extra=extra)
+    if result.status is Status.FORBIDDEN:
+        for test in tests:  # a forbidden call costs the whole exercise
+            test.points = 0.0
+    result.points = sum(t.points for t in tests)
+    return result
+
+
 def become_judge_process() -> None:
     """For a process that only judges (the CLI, a batch judge): the oracles'
     tensors are tiny, so one torch thread is fastest.  `grade` itself never
@@ -331,10 +430,11 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
     submission = Submission.from_path(submission_path)
     submission.require_exercise_files()
     report = Report(submission=submission.label, seed=seed, grader_version=__version__,
-                    device=options.device, grader_fingerprint=judge_files.digest)
+                    device=options.device, dependencies=options.dependencies,
+                    grader_fingerprint=judge_files.digest)
     workdir = Path(tempfile.mkdtemp(prefix="attn-grade-"))
-    staging = submission.stage(workdir / "submission")
-    prechecks = {ex.number: precheck(submission, ex) for ex in exercises}
+    stagings = Stagings(submission, workdir, options.dependencies)
+    prechecks = {ex.number: precheck(submission, ex, options.dependencies) for ex in exercises}
     clients: dict[int, WorkerClient] = {}
 
     def client_for(index: int) -> WorkerClient | None:
@@ -344,7 +444,7 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
         if prechecks[ex.number] is not None:
             return None
         if ex.number not in clients:
-            clients[ex.number] = make_client(ex, staging, options)
+            clients[ex.number] = make_client(ex, stagings.graded(ex), options)
             clients[ex.number].start()
         return clients[ex.number]
 
@@ -352,30 +452,16 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
         for index, exercise in enumerate(exercises):
             if progress:
                 progress("exercise_start", exercise=exercise)
-            t0 = time.perf_counter()
             client = client_for(index)
             client_for(index + 1)  # start the next worker while this one is graded
-            context = GradingContext(exercise, submission, client, options, prechecks[exercise.number])
-            try:
-                tests, extra = run_hidden_tests(exercise, context, progress)
-            finally:
-                if client is not None:
-                    client.close()
-            result = ExerciseResult(
-                number=exercise.number, slug=exercise.slug, title=exercise.title,
-                status=exercise_status(tests), points=0.0, max_points=exercise.points, tests=tests,
-                duration=time.perf_counter() - t0,
-                output=client.output_text() if client is not None else "", extra=extra)
-            if result.status is Status.FORBIDDEN:
-                for test in tests:  # a forbidden call costs the whole exercise
-                    test.points = 0.0
-            result.points = sum(t.points for t in tests)
+            result = grade_exercise(exercise, submission, client, options, prechecks[exercise.number],
+                                    stagings, workdir, progress)
             report.exercises.append(result)
             if progress:
                 progress("exercise_done", exercise=exercise, result=result)
-        add_dependency_notes(report, submission)
+        OwnStackRuns(submission, options, stagings, workdir).annotate(report)
         submission.relabel_report(report)  # notebook lines read "cell N, line M"
-        name_student_files(report, submission, staging)
+        name_student_files(report, submission, stagings.folders())
     finally:
         for client in clients.values():
             client.close()
@@ -385,11 +471,98 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
     return report
 
 
-def name_student_files(report: Report, submission: Submission, staging: Path) -> None:
-    """Warnings and tracebacks printed by the worker name the staged copy
-    (`/tmp/attn-grade-x/submission/ex01_attention.py`): show the student's
-    own file instead."""
-    folders = {os.path.realpath(staging), str(staging)}
+class OwnStackRuns:
+    """The non-scoring side of grading (grader/dependencies.py): each graded
+    exercise that imports earlier ones is run once more, quickly, on the
+    student's own earlier files, and an earlier exercise not graded in this
+    run gets a quick pre-check of its own, so the line can say whether it
+    fails its own tests."""
+
+    def __init__(self, submission: Submission, options: GradingOptions, stagings: Stagings,
+                 workdir: Path) -> None:
+        self.submission = submission
+        self.options = options
+        self.stagings = stagings
+        self.workdir = workdir
+        self.quick = dataclasses.replace(
+            options, train=False, extra={},
+            max_examples=min(options.max_examples or dependencies.QUICK_EXAMPLES,
+                             dependencies.QUICK_EXAMPLES))
+        self.statuses: dict[int, Status] = {}
+
+    def _run(self, exercise: Exercise, mode: str) -> list[TestResult]:
+        options = dataclasses.replace(self.quick, dependencies=mode)
+        check = precheck(self.submission, exercise, mode)
+        folder = self.stagings.own() if mode == "own" else self.stagings.graded(exercise)
+        client = None
+        if check is None:
+            client = make_client(exercise, folder, options)
+            client.start()
+        return grade_exercise(exercise, self.submission, client, options, check, self.stagings,
+                              self.workdir).tests
+
+    def status_of(self, number: int) -> Status:
+        """Exercise `number`'s own verdict: from this run, or a quick pre-check."""
+        if number not in self.statuses:
+            exercise = registry.get(number)
+            if not self.submission.has(exercise.module):
+                self.statuses[number] = Status.NOT_IMPLEMENTED
+            else:
+                self.statuses[number] = exercise_status(self._run(exercise, self.stagings.mode))
+        return self.statuses[number]
+
+    def annotate(self, report: Report) -> None:
+        for result in report.exercises:
+            self.statuses[result.number] = result.status
+        for result in report.exercises:
+            exercise = registry.get(result.number)
+            imports = dependencies.imported_exercises(self.submission, exercise)
+            if exercise.number == 8:
+                self._training_check(result)
+                continue
+            if not imports or (self.stagings.mode == "reference" and result.status in (
+                    Status.FORBIDDEN, Status.NOT_IMPLEMENTED)):
+                continue   # nothing to add: the exercise itself does not run
+            own_tests = None
+            if self.stagings.mode == "reference" and prechecks_pass(self.submission, exercise):
+                own_tests = self._run(exercise, "own")
+            summary = dependencies.own_stack_line(exercise, self.stagings.mode, imports,
+                                                  self.status_of, own_tests, result.tests)
+            result.extra["own_stack"] = summary.to_dict()
+            if summary.line:
+                result.notes.append(summary.line)
+
+    def _training_check(self, result: ExerciseResult) -> None:
+        """Exercise 8's timed training check trains the student's own stack:
+        when it fails (an error says where it was raised already), name the
+        earlier exercise that fails its own tests."""
+        check = next((t for t in result.tests if t.name == TRAINING_CHECK), None)
+        if check is None or check.status is not Status.FAILED:
+            return
+        stack = registry.get(7)
+        imports = sorted({stack.number, *dependencies.imported_exercises(self.submission, stack)})
+        statuses = {n: self.status_of(n) for n in imports}
+        line = dependencies.training_check_blame(imports, statuses)
+        if line:
+            check.message = f"{check.message}\n{line}"[:MAX_MESSAGE]
+            result.notes.append(line)
+
+
+TRAINING_CHECK = "trains_the_transformer_to_target_in_time"
+
+
+def prechecks_pass(submission: Submission, exercise: Exercise) -> bool:
+    """Whether the student's file can run at all (else the graded run said it all)."""
+    return submission.has(exercise.module) and not submission.syntax_error(exercise.module)
+
+
+def name_student_files(report: Report, submission: Submission, stagings: list[Path]) -> None:
+    """Warnings and tracebacks printed by the worker name a staged copy
+    (`/tmp/attn-grade-x/ex01_attention/ex01_attention.py`): show the
+    student's own file instead."""
+    folders = {str(f) for f in stagings} | {os.path.realpath(f) for f in stagings}
+    if not folders:
+        return
     pattern = re.compile("(?:" + "|".join(re.escape(f) for f in sorted(folders, key=len, reverse=True))
                          + r")[/\\]([\w.-]+)")
 
@@ -403,29 +576,3 @@ def name_student_files(report: Report, submission: Submission, staging: Path) ->
         for test in result.tests:
             test.message = pattern.sub(swap, test.message)
             test.traceback = pattern.sub(swap, test.traceback)
-
-
-def add_dependency_notes(report: Report, submission: Submission) -> None:
-    """When an exercise imports an earlier one that fails its own tests, say
-    so: the failure may come from there."""
-    status = {r.number: r.status for r in report.exercises}
-    for result in report.exercises:
-        if result.status is Status.PASSED:
-            continue
-        exercise = registry.get(result.number)
-        if not submission.has(exercise.module):
-            continue
-        for module in sorted(submission.imports_closure(exercise.module)):
-            dep = registry.by_module(module)
-            if dep is None:
-                continue
-            if dep.number in status and status[dep.number] is not Status.PASSED:
-                result.notes.append(
-                    f"{exercise.file} imports {dep.file}, and exercise {dep.number} fails its own "
-                    f"tests: fix exercise {dep.number} first (attn-grade exercise {dep.number}).")
-            elif dep.number not in status:
-                result.notes.append(
-                    f"{exercise.file} imports {dep.file}: if the failures come from there, "
-                    f"run attn-grade exercise {dep.number}.")
-
-

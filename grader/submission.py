@@ -138,13 +138,19 @@ class Submission:
     def has(self, module: str) -> bool:
         return module in self.files
 
-    def stage(self, dest: Path) -> Path:
-        """Write the module sources into `dest` (a fresh temp folder)."""
+    def stage(self, dest: Path, provided: dict[str, str] | None = None) -> Path:
+        """Write the module sources into `dest` (a fresh temp folder).
+        `provided` ({module: source}) stands in for the submission's own
+        files of those modules: the grader's reference of the exercises the
+        graded one imports (grader/reference/)."""
         dest.mkdir(parents=True, exist_ok=True)
+        provided = provided or {}
         for module, source in self.files.items():
-            if source.problem:
+            if source.problem or module in provided:
                 continue
             (dest / f"{module}.py").write_text(source.text, encoding="utf-8")
+        for module, text in provided.items():
+            (dest / f"{module}.py").write_text(text, encoding="utf-8")
         return dest
 
     def content_hash(self) -> str:
@@ -197,6 +203,24 @@ class Submission:
                     seen.add(dep)
                     todo.append(dep)
         return seen
+
+    def grader_imports(self, module: str) -> list[str]:
+        """Imports of the grader's own package (`import grader...`, `from
+        grader... import`): its reference exercises are not a student's work."""
+        tree = _parse(self.files[module].text) if module in self.files else None
+        if tree is None:
+            return []
+        hits = []
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            for name in names:
+                if name.split(".")[0] == "grader":
+                    hits.append(f"{name} ({self.files[module].locate(node.lineno)})")
+        return sorted(set(hits))
 
     def forbidden_uses(self, module: str, forbidden: tuple[str, ...],
                        scope: tuple[str, ...] = ()) -> list[str]:

@@ -32,7 +32,8 @@ from grader.errors import handle_errors
 from grader.errors import GraderError
 from grader.registry import Exercise
 
-HEADER = re.compile(r"^#\s*(expect-[\w-]+|max-examples|timeout)\s*:\s*(.+?)\s*$", re.M)
+HEADER = re.compile(r"^#\s*(expect-[\w-]+|max-examples|timeout|dependencies)\s*:\s*(.+?)\s*$",
+                    re.M)
 KINDS = ("correct", "wrong", "hostile")
 VERIFY_SEED = 12345
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
@@ -64,6 +65,8 @@ class Mutant:
                 found["max_examples"] = int(value)
             elif key == "timeout":
                 found["call_timeout"] = float(value)
+            elif key == "dependencies":   # "own": graded on its own earlier files end to end
+                found["dependencies"] = value
         return found
 
     def build(self, base: Path, dest: Path) -> Path:
@@ -159,7 +162,8 @@ def _mutant_check(mutant: Mutant, report: dict) -> Check:
             problems.append("a correct variant lost points: " + "; ".join(caught)[:300])
     elif ex["points"] >= ex["max_points"] - 1e-9:
         problems.append("SURVIVED: no test caught this mutant")
-    text = " ".join(f"{t.get('message', '')} {t.get('hint', '')}" for t in failing).lower()
+    text = " ".join([f"{t.get('message', '')} {t.get('hint', '')}" for t in failing]
+                    + list(ex.get("notes", []))).lower()
     for key, value in mutant.header():
         if key == "expect-status" and ex["status"] != value:
             problems.append(f"expected status {value}, got {ex['status']}")

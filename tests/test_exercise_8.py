@@ -157,21 +157,26 @@ class FakeWorker:
             self.now += steps * self.step_s
             self.steps += steps
             return [1.0] * steps
-        if name == "training:check_predict":
-            tgt_in = args[2]
-            full_rows = (tgt_in != task.PAD).all(dim=1, keepdim=True)
-            last = torch.where(full_rows, task.EOS, task.PAD)
-            tgt_out = torch.cat([tgt_in[:, 1:], last], dim=1)
-            right = torch.rand(tgt_out.shape, generator=torch.Generator().manual_seed(self.steps))
-            return torch.where(right < self.steps * self.rate, tgt_out, torch.full_like(tgt_out, -1))
+        if name == "training:check_weights":
+            return {"steps": torch.tensor(float(self.steps))}
         raise AssertionError(name)
 
+    def evaluator(self, config, held_src, held_in, held_out):
+        """Stands in for the judge's evaluation of the returned weights."""
+        def evaluate(weights):
+            steps = int(weights["steps"])
+            right = torch.rand(held_out.shape, generator=torch.Generator().manual_seed(steps))
+            predictions = torch.where(right < steps * self.rate, held_out, torch.full_like(held_out, -1))
+            return task.token_accuracy(predictions, held_out), task.exact_match(predictions, held_out), ""
+        return evaluate
 
-def _run_fake(worker, calibrations, config=None):
+
+def _run_fake(worker, calibrations, config=None, evaluate_fn=None):
     config = config or check.config_for("cpu")
     times = iter(calibrations)
     return check.run(None, config, seed=1, run_procedure=worker, clock=worker.clock,
-                     calibrate_fn=lambda cfg, seed: next(times))
+                     calibrate_fn=lambda cfg, seed: next(times),
+                     evaluate_fn=evaluate_fn or worker.evaluator)
 
 
 def test_check_passes_within_the_budget():
@@ -200,11 +205,11 @@ def test_an_injected_budget_replaces_calibration():
 
     config = check.config_for("cpu")
     fast = check.run(None, config, seed=1, run_procedure=worker, clock=worker.clock,
-                     calibrate_fn=never, budget_s=30.0)
+                     calibrate_fn=never, evaluate_fn=worker.evaluator, budget_s=30.0)
     assert fast.passed and fast.budget_s == pytest.approx(30.0), fast.reason
     slow_worker = FakeWorker(step_s=0.6)
     slow = check.run(None, config, seed=1, run_procedure=slow_worker, clock=slow_worker.clock,
-                     calibrate_fn=never, budget_s=30.0)
+                     calibrate_fn=never, evaluate_fn=slow_worker.evaluator, budget_s=30.0)
     assert not slow.passed and slow.reason.startswith("ran out of time"), slow.reason
     assert slow.time_s <= 30.0 + 0.6 * config.chunk_steps
 
@@ -216,6 +221,73 @@ def test_check_recalibrates_when_the_machine_slows_down():
     result = _run_fake(worker, [0.001, 0.03])
     assert result.recalibrated and result.passed, result.reason
     assert result.seconds_per_reference_step == 0.03
+
+
+# ---------------------------------------------------------------- the judge decides
+SMALL = check.ModelSize(vocab=16, d_model=16, num_heads=2, num_layers=1, d_ff=32, max_len=16)
+
+
+def test_the_judge_model_predicts_like_a_contract_transformer_with_its_weights():
+    from tests.conftest import import_solution
+
+    torch.manual_seed(3)
+    student = import_solution("ex07_transformer").Transformer(
+        SMALL.vocab, SMALL.vocab, SMALL.d_model, SMALL.num_heads, SMALL.num_layers, SMALL.d_ff,
+        0.0, SMALL.max_len).eval()
+    judge = check.JudgeModel(SMALL)
+    weights = {k: v.clone() for k, v in student.state_dict().items()}
+    assert judge.load(weights) == ""
+    src, tgt_in, _ = task.ReversalTask().drawn(1).batch(32, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        theirs = student(src, tgt_in, src_key_padding_mask=src == task.PAD).argmax(-1)
+    assert torch.equal(judge.predict(src, tgt_in), theirs)
+    weights["encoder_layers.0.self_attn.Wq.weight"] = weights.pop("encoder_layers.0.self_attn.W_q.weight")
+    assert "encoder_layers.0.self_attn.W_q.weight" in check.JudgeModel(SMALL).load(weights)
+
+
+def test_weights_that_did_not_learn_fail_whatever_the_worker_says():
+    """Only the returned weights count: a loop that trains nothing (or a
+    forged one) gets the accuracy of untrained weights, measured by the judge."""
+    untrained = dict(check.JudgeModel(SMALL).model.state_dict())
+
+    class Untrained(FakeWorker):
+        def __call__(self, client, name, *args, timeout=None, **kwargs):
+            if name == "training:check_weights":
+                return untrained
+            return super().__call__(client, name, *args, timeout=timeout, **kwargs)
+
+    worker = Untrained(step_s=0.03)
+    config = dataclasses.replace(check.config_for("cpu"), model=SMALL, heldout=64, batch_size=4,
+                                 reference_steps=50)
+    result = _run_fake(worker, [0.03, 0.03], config, evaluate_fn=check.judge_evaluator)
+    assert not result.passed and result.accuracy < 0.5, result.reason
+    assert result.reason.startswith("ran out of time"), result.reason
+
+
+def test_weights_without_the_contract_names_fail_with_the_name():
+    class Renamed(FakeWorker):
+        def __call__(self, client, name, *args, timeout=None, **kwargs):
+            if name == "training:check_weights":
+                state = dict(check.JudgeModel(SMALL).model.state_dict())
+                state["out.weight"] = state.pop("generator.weight")
+                return state
+            return super().__call__(client, name, *args, timeout=timeout, **kwargs)
+
+    config = dataclasses.replace(check.config_for("cpu"), model=SMALL, heldout=16, batch_size=4)
+    result = _run_fake(Renamed(step_s=0.03), [0.03], config, evaluate_fn=check.judge_evaluator)
+    assert not result.passed and "generator.weight" in result.reason and result.steps == 25
+
+
+def test_each_run_draws_its_own_token_mapping():
+    base = task.ReversalTask()
+    one, two = base.drawn(1), base.drawn(2)
+    assert one.mapping != two.mapping and one.mapping == base.drawn(1).mapping
+    assert sorted(one.mapping) == list(range(3, base.vocab))
+    src, _, tgt_out = one.batch(20, torch.Generator().manual_seed(0))
+    plain_src, _, plain_out = base.batch(20, torch.Generator().manual_seed(0))
+    assert torch.equal(src, plain_src)
+    table = torch.tensor([0, 1, 2, *one.mapping])
+    assert torch.equal(tgt_out, table[plain_out]) and not torch.equal(tgt_out, plain_out)
 
 
 def test_cuda_settings_use_fp16_autocast_and_an_enabled_scaler():
@@ -284,3 +356,34 @@ def test_cli_passes_amp_to_the_grading_options(monkeypatch):
     assert seen["options"].amp == "bf16" and seen["options"].train is False, out.output
     bad = CliRunner().invoke(cli.main, ["exercise", "8", "--amp", "int8"])
     assert bad.exit_code == 2
+
+
+# ---------------------------------------------------------------- -1e9 under fp16 autocast
+def test_the_amp_overflow_of_a_minus_1e9_mask_is_explained():
+    l = torch.nn.Linear(4, 4)
+    x = torch.randn(2, 3, 4)
+    try:
+        with torch.autocast("cpu", dtype=torch.float16):
+            scores = l(x) @ l(x).transpose(-2, -1)
+            scores.masked_fill(torch.ones(3, 3, dtype=torch.bool).triu(1), -1e9)
+        message = "no overflow"
+    except RuntimeError as exc:   # the very error a student's stack raises
+        message = str(exc)
+    advice = check.amp_overflow_advice(message)
+    assert "-1e9" in advice and 'float("-inf")' in advice and "torch.finfo(scores.dtype).min" in advice
+    assert check.amp_overflow_advice("shape mismatch") == ""
+
+
+@pytest.mark.slow
+def test_a_minus_1e9_mask_fails_the_fp16_check_with_the_fix(tmp_path):
+    """The course's -1e9 fill passes exercise 2, then overflows exercise 8's
+    fp16 AMP training (autocast fp16 works on the CPU): the message says why
+    and how to fix it."""
+    submission = make_submission(tmp_path / "submission",
+                                 {"ex02_masks.py": FIXTURES / "ex02" / "correct_large_negative.py"})
+    result = grade_one(submission, 8, train=True, device="cpu", amp="fp16", max_examples=1)
+    check_test = _check_test(result)
+    assert check_test.status is Status.ERROR, describe(result)
+    assert "c10::Half without overflow" in check_test.message, describe(result)
+    assert 'float("-inf")' in check_test.message and "finfo" in check_test.message
+    assert all(t.status is Status.PASSED for t in result.tests if t.name != CHECK), describe(result)

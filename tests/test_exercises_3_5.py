@@ -136,15 +136,16 @@ def test_calling_the_builtin_is_forbidden(tmp_path, number, file, source):
 @pytest.mark.slow
 def test_a_wrong_exercise_2_is_named_in_exercise_4s_report(tmp_path):
     """A correct exercise 4 importing a wrong exercise 2 (masks read as True =
-    allowed): graded together, exercise 4's report says to fix exercise 2 first."""
+    allowed), graded together on the student's own files (--dependencies own):
+    exercise 4's report says to fix exercise 2 first."""
     folder = FIXTURES / "ex04" / "wrong_dependency_ex02"
     submission = make_submission(tmp_path / "submission", {folder.name: folder})
-    report = grade(submission, 2, 4, max_examples=5)
+    report = grade(submission, 2, 4, max_examples=5, dependencies="own")
     ex02, ex04 = report.exercises
     assert ex02.status is not Status.PASSED, describe(ex02)
     assert ex04.status is not Status.PASSED, describe(ex04)
     notes = " ".join(ex04.notes)
-    assert "imports ex02_masks.py" in notes and "fix exercise 2 first" in notes, (notes, describe(ex04))
+    assert "your ex02" in notes and "fix exercise 2 first" in notes, (notes, describe(ex04))
     # The same exercise 4 on top of a correct exercise 2 gets full marks.
     clean = make_submission(tmp_path / "clean", {"ex04_multi_head.py": folder / "ex04_multi_head.py"})
     result = grade(clean, 4, max_examples=5).exercises[0]
@@ -153,15 +154,17 @@ def test_a_wrong_exercise_2_is_named_in_exercise_4s_report(tmp_path):
 
 @pytest.mark.slow
 def test_an_error_raised_in_exercise_2_is_blamed_on_it(tmp_path):
-    """A correct exercise 4 whose exercise 2 crashes without a mask: the
-    errors say where they were raised, and which exercise to fix."""
+    """A correct exercise 4 whose exercise 2 crashes without a mask, graded on
+    the student's own files: the errors say where they were raised, and
+    which exercise to fix."""
     folder = FIXTURES / "ex04" / "wrong_dependency_ex02_raises"
     submission = make_submission(tmp_path / "submission", {folder.name: folder})
-    result = grade(submission, 4, max_examples=3).exercises[0]
+    result = grade(submission, 4, max_examples=3, dependencies="own").exercises[0]
     assert result.status is Status.ERROR, describe(result)
     errors = [t for t in result.tests if t.status is Status.ERROR]
-    assert errors and all("raised inside ex02_masks.py, exercise 2" in t.message for t in errors), describe(result)
-    assert any("ex02_masks.py" in note for note in result.notes), result.notes
+    assert errors and all("raised inside ex02_masks.py, your exercise 2" in t.message
+                          for t in errors), describe(result)
+    assert any("fix exercise 2 first" in note for note in result.notes), result.notes
 
 
 # ------------------------------------------------------------------ the judge's references

@@ -10,9 +10,10 @@ comments state what else must hold:
 
     # expect-status: failed              the exercise's status
     # expect-test-status: timeout        some test has this status
-    # expect-message: 1/sqrt(d_k)        text in some failing test's message or hint
+    # expect-message: 1/sqrt(d_k)        text in some failing test's message or hint, or a note
     # expect-max-points: 5               at most this many points
     # max-examples: 10                   hypothesis examples per property
+    # dependencies: own                  graded on its own earlier files (default: the grader's)
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from grader import registry
 from grader.results import Status
 from tests.conftest import FIXTURES, describe, grade_one, make_submission
 
-HEADER = re.compile(r"^#\s*(expect-[\w-]+|max-examples|timeout)\s*:\s*(.+?)\s*$", re.M)
+HEADER = re.compile(r"^#\s*(expect-[\w-]+|max-examples|timeout|dependencies)\s*:\s*(.+?)\s*$",
+                    re.M)
 
 
 def _fixtures():
@@ -56,6 +58,8 @@ def test_fixture_is_graded_as_named(number, path, tmp_path):
             options["max_examples"] = int(value)
         if key == "timeout":
             options["call_timeout"] = float(value)
+        if key == "dependencies":
+            options["dependencies"] = value
     overrides = {exercise.file: path} if path.is_file() else {path.name: path}
     if path.suffix == ".ipynb":
         overrides = {exercise.notebook: path}
@@ -81,7 +85,7 @@ def test_fixture_is_graded_as_named(number, path, tmp_path):
         elif key == "expect-test-status":
             assert any(t.status.value == value for t in result.tests), dump
         elif key == "expect-message":
-            text = " ".join(f"{t.message} {t.hint}" for t in failing).lower()
+            text = " ".join([f"{t.message} {t.hint}" for t in failing] + result.notes).lower()
             assert value.lower() in text, f"no failing test mentions {value!r}\n{dump}"
         elif key == "expect-max-points":
             assert result.points <= float(value) + 1e-9, dump

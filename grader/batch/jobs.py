@@ -27,6 +27,7 @@ class GradingSettings:
     train: bool = True
     device: str = "cpu"
     call_timeout: float | None = None
+    dependencies: str = "reference"    # runner.GradingOptions.dependencies
 
     def to_dict(self) -> dict:
         return asdict(self)

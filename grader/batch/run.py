@@ -49,13 +49,15 @@ class BatchOptions:
     cache_dir: Path | None = None         # default: the user's cache folder (never the class folder)
     timeout: float = DEFAULT_TIMEOUT      # seconds one submission may take on its judge
     call_timeout: float | None = None
+    dependencies: str = "reference"       # runner.GradingOptions.dependencies
     fingerprint: str | None = None        # default: grader_fingerprint()
     stubs: Path | None = None             # the course's exercises/ (stub text is not flagged)
     solutions: Path | None = None         # the course's solutions/ (code identical to them is flagged)
 
     def settings(self) -> GradingSettings:
         return GradingSettings(seed=self.seed, max_examples=self.max_examples, train=self.train,
-                               device=self.device, call_timeout=self.call_timeout)
+                               device=self.device, call_timeout=self.call_timeout,
+                               dependencies=self.dependencies)
 
 
 @dataclass

@@ -28,7 +28,8 @@ def grade_job(job: GradingJob) -> JudgeReply:
         settings = job.settings
         options = runner.GradingOptions(seed=settings.seed, device=settings.device, train=settings.train,
                                         max_examples=settings.max_examples,
-                                        call_timeout=settings.call_timeout)
+                                        call_timeout=settings.call_timeout,
+                                        dependencies=settings.dependencies)
         report = runner.grade(job.path, exercises, options)
         try:
             Submission.from_path(job.path).relabel_report(report)

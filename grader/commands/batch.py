@@ -93,7 +93,7 @@ def write_outputs(book, output: Path, fmt: str, roster: dict[str, lms.RosterEntr
 @click.option("--solutions", type=click.Path(path_type=Path), default=None,
               help="The reference solutions: code identical to them is flagged "
                    "[default: ./solutions if there].")
-@use("seed", "max_examples", "no_train", "device", device="cpu")
+@use("seed", "max_examples", "no_train", "device", "dependencies", device="cpu")
 @click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds one submission may take before its judge is stopped.")
 @click.option("--call-timeout", type=float, default=None,
@@ -102,7 +102,7 @@ def write_outputs(book, output: Path, fmt: str, roster: dict[str, lms.RosterEntr
 def batch_command(submissions: Path, output: Path, fmt: str, roster, assignment: str, feedback_dir,
                   feedback_level: str, compare_with, jobs: int, exercise_keys, shard, force: bool, cache_dir, stubs,
                   solutions, seed: int, max_examples, no_train: bool, device: str, timeout: float,
-                  call_timeout) -> None:
+                  call_timeout, dependencies: str) -> None:
     """Grade every submission in SUBMISSIONS (one sub-folder or notebook per student)."""
     entries = load_roster(fmt, roster)
     if feedback_dir is not None and is_inside(feedback_dir, submissions):
@@ -114,7 +114,7 @@ def batch_command(submissions: Path, output: Path, fmt: str, roster, assignment:
                            max_examples=max_examples, train=not no_train,
                            device=resolve_device(device), force=force, shard=parse_shard(shard),
                            cache_dir=cache_dir or default_cache_dir(output, submissions),
-                           timeout=timeout, call_timeout=call_timeout,
+                           timeout=timeout, call_timeout=call_timeout, dependencies=dependencies,
                            stubs=_course_folder(stubs, "exercises"),
                            solutions=_course_folder(solutions, "solutions"))
     book, stats = run_batch(submissions, options, progress=ProgressView())

@@ -19,7 +19,8 @@ from grader.sandbox import spawn
 
 def run_grading(keys: list[str] | None, *, submission: Path, seed, fmt: str, output, device: str,
                 no_train: bool, max_examples, fail_under: float | None = None,
-                amp: str | None = None, details: bool = False) -> None:
+                amp: str | None = None, details: bool = False,
+                dependencies: str = "reference") -> None:
     exercises = [registry.get(k) for k in keys] if keys else list(registry.EXERCISES)
     # Start the zygote first: it imports torch while this process imports
     # torch, pytest and hypothesis through the runner (seconds, overlapped).
@@ -32,7 +33,7 @@ def run_grading(keys: list[str] | None, *, submission: Path, seed, fmt: str, out
 
     runner.become_judge_process()
     options = runner.GradingOptions(seed=seed, device=resolve_device(device), train=not no_train,
-                                    max_examples=max_examples, amp=amp)
+                                    max_examples=max_examples, amp=amp, dependencies=dependencies)
     with ProgressDisplay(enabled=fmt == "rich" and output is None) as progress:
         report = runner.grade(submission, exercises, options, progress=progress)
     render.emit(report, fmt, output, details=details)

@@ -13,6 +13,7 @@ from typing import Any, Callable
 import click
 
 from grader.devices import DEVICES
+from grader.dependencies import MODES as DEPENDENCY_MODES
 from grader.render import RENDERERS
 
 FORMATS: tuple[str, ...] = tuple(RENDERERS)
@@ -53,6 +54,12 @@ OPTIONS: dict[str, Callable[..., Callable]] = {
         "--details", is_flag=True,
         help="Show every failure in full (default: one likely cause said once per exercise; the "
              "JSON always has everything)."),
+    "dependencies": _declare(
+        "--dependencies", type=click.Choice(DEPENDENCY_MODES), default=DEPENDENCY_MODES[0],
+        show_default=True,
+        help="What an exercise runs on: the grader's reference of the earlier exercises it "
+             "imports (a bug costs points once, where it is) or your own files end to end "
+             "(reported, like everything else)."),
     "fail_under": _declare(
         "--fail-under", type=click.FloatRange(min=0), default=None, metavar="POINTS",
         help="Exit 1 only when the total is below POINTS (default: unless all pass)."),
@@ -60,7 +67,7 @@ OPTIONS: dict[str, Callable[..., Callable]] = {
 
 # What `exercise` and `all` offer, in --help order.
 GRADING = ("submission", "seed", "format", "output", "device", "no_train", "amp", "max_examples",
-           "details", "fail_under")
+           "dependencies", "details", "fail_under")
 
 
 def use(*names: str, **defaults: Any) -> Callable[[Callable], Callable]:

@@ -557,19 +557,22 @@ def test_train_runs_the_steps_and_checkpoints(ctx, student):
 # ==================================================================== the timed check
 @pytest.mark.weight(4)
 def test_trains_the_transformer_to_target_in_time(ctx, student):
-    """your train + make_optimizer train your Transformer (exercise 7) to >= 95% held-out token accuracy on sequence reversal within the time budget."""
+    """your train + make_optimizer train your own Transformer (your exercises 1-7) to >= 95% held-out token accuracy on sequence reversal within the time budget, as the judge measures it on its own model with your trained weights."""
     if not ctx.options.train:
         raise NotRun("the timed training check was skipped (--no-train): not run, not awarded")
     if ctx.device == "cpu":
         _need_cpu_grad_scaler()
     config = training_check.config_for(ctx.device, ctx.options.amp)
     try:
-        result = training_check.run(ctx.client, config, seed=ctx.seed % (2**31 - 1),
+        result = training_check.run(ctx.own_stack_client(), config, seed=ctx.seed % (2**31 - 1),
                                    budget_s=ctx.options.training_budget_s)
     except (StudentAbort, StudentError) as exc:
         partial = getattr(exc, "training_result", None)
         if partial is not None:
             ctx.extra["training"] = partial.to_dict()
+        advice = training_check.amp_overflow_advice(exc.message)
+        if advice:
+            exc.message = f"{exc.message}\n{advice}"
         raise
     ctx.extra["training"] = result.to_dict()
     if not result.passed:

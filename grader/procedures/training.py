@@ -3,8 +3,10 @@
 They build the objects (a judge-provided tiny model, optimizers, scalers,
 the student's Transformer for the timed check), call the student's functions
 in the order a scenario asks, and return what happened: losses as returned,
-parameters, learning rates, scales, modes.  The judge recomputes what should
-have happened and decides; nothing here judges.
+parameters, learning rates, scales, modes, trained weights.  They run next
+to student code, so they are untrusted: the judge recomputes what should
+have happened and decides (the timed check's accuracy is measured in the
+judge, on its own model); nothing here judges.
 """
 
 from __future__ import annotations
@@ -276,28 +278,10 @@ def check_train(worker, objects: dict, batches: list, *, steps: int, start_step:
     return None
 
 
-def check_predict(worker, objects: dict, src: torch.Tensor, tgt_in: torch.Tensor, *, pad_id: int,
-                  amp_dtype=None) -> torch.Tensor:
-    """Next-token predictions of the held-out set under teacher forcing, made
-    prefix by prefix with the student's encode / decode / generator: for each
-    position t the decoder gets tgt_in[:, :t + 1] only, so a decoder that
-    peeks at later tokens gains nothing.  Returns (n, T) token ids."""
-    model = objects["model"]
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype,
-                                             enabled=amp_dtype is not None):
-            src = src.to(device)
-            tgt_in = tgt_in.to(device)
-            src_pad = src == pad_id
-            memory = model.encode(src, src_pad)
-            columns = []
-            for t in range(tgt_in.shape[1]):
-                out = model.decode(tgt_in[:, : t + 1], memory, memory_key_padding_mask=src_pad)
-                columns.append(model.generator(out[:, -1]).argmax(-1))
-            predictions = torch.stack(columns, dim=1)
-    finally:
-        model.train(was_training)
-    return predictions.to("cpu")
+def check_weights(worker, objects: dict) -> dict:
+    """The trained weights, tensors only, by name (the model's state_dict,
+    on the CPU, in float32): the judge loads the contract's names into its
+    own Transformer and measures the accuracy itself."""
+    state = objects["model"].state_dict()
+    return {name: value.detach().to("cpu", torch.float32).clone() for name, value in state.items()
+            if isinstance(value, torch.Tensor) and value.is_floating_point()}

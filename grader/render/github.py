@@ -114,9 +114,18 @@ def annotations(report: Report) -> list[Annotation]:
     return list(located.values()) + loose
 
 
+def notes(report: Report) -> list[str]:
+    """One notice per exercise note (e.g. how it fares on the student's own
+    earlier files: not scored), on the exercise's file."""
+    base = submission_folder(report.submission)
+    return [f"::notice file={escape_property(_join(base, registry.get(ex.number).file))},"
+            f"title={escape_property(f'attn-grade · exercise {ex.number} (note)')}::"
+            f"{escape_data(note)}" for ex in report.exercises for note in ex.notes]
+
+
 def render(report: Report, options: RenderOptions = DEFAULT) -> str:
     found = annotations(report)
-    lines = [a.command() for a in found[:MAX_ERRORS]]
+    lines = [a.command() for a in found[:MAX_ERRORS]] + notes(report)
     if len(found) > MAX_ERRORS:
         lines.append(f"::notice title=attn-grade::{len(found) - MAX_ERRORS} more problems are not "
                      "annotated: see the scorecard in the job summary")

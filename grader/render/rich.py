@@ -186,7 +186,9 @@ def failures(report: Report, options: RenderOptions = DEFAULT,
     blocks: list = []
     for ex in report.exercises:
         bad = [t for t in ex.tests if t.status is not Status.PASSED]
-        if not bad:
+        if not bad:   # a passing exercise may still carry a note (how it fares on your own files)
+            blocks.extend(Text(f"{ex.number}·{ex.slug} note: {note}", style="yellow")
+                          for note in ex.notes)
             continue
         if all(t.status is Status.NOT_IMPLEMENTED for t in bad):
             todo = list(dict.fromkeys(clean(t.message) for t in bad))

@@ -15,6 +15,9 @@ import types
 
 import torch
 
+from grader.reference import PACKAGE as REFERENCE_PACKAGE
+from grader.reference import TRUSTED_MODULES as REFERENCE_MODULES
+
 
 class ForbiddenCall(BaseException):
     """Raised when student code calls a built-in the contract forbids.
@@ -60,7 +63,8 @@ class ForbiddenCall(BaseException):
 #     frame of it is on the stack),
 #   - never call a callable it was handed by student code (that would launder
 #     the student's call).
-TRUSTED_MODULES: tuple[str, ...] = ()
+TRUSTED_MODULES: tuple[str, ...] = tuple(f"{REFERENCE_PACKAGE}.{name}"
+                                         for name in REFERENCE_MODULES)
 
 _ORIGINALS: dict[str, object] = {}          # dotted name -> the original built-in
 _REAL_SUBCLASSES: dict[type, type] = {}     # a student subclass of a stand-in -> a real one
@@ -266,6 +270,8 @@ def _code_objects(value, module_name: str, depth: int = 0):
         return
     if isinstance(value, types.FunctionType) and value.__module__ == module_name:
         yield from _nested_code(value.__code__)
+        # a decorated function (functools.wraps): the function it wraps is the module's too
+        yield from _code_objects(getattr(value, "__wrapped__", None), module_name, depth + 1)
     elif isinstance(value, type) and value.__module__ == module_name:
         for member in vars(value).values():
             yield from _code_objects(member, module_name, depth + 1)

@@ -1,16 +1,23 @@
 """The timed training check: can the student's own loop train the student's
-own Transformer?
+own Transformer?  Decided by the judge.
 
 The judge draws a synthetic task (grader/training/task.py: reverse random
-token sequences of 4 to 10 symbols, with BOS/EOS/padding), a held-out set and
-the model's size.  In the worker, the student's `Transformer` (exercise 7) is
-built and initialised with one fixed recipe (`initialise`), the optimizer
+token sequences of 4 to 10 symbols, with BOS/EOS/padding, and write them
+through a token mapping drawn fresh for this run, so weights prepared in
+advance do not help), a held-out set and the model's size.  In the worker,
+the student's `Transformer` (exercise 7, on the student's own exercises 1-6)
+is built and initialised with one fixed recipe (`initialise`), the optimizer
 comes from the student's `make_optimizer`, and the student's `train` runs in
-chunks.  Between chunks the judge asks for next-token predictions of the
-held-out set under teacher forcing, made prefix by prefix with the student's
-encode / decode / generator (the decoder never sees the token it must
-predict), and computes the token accuracy itself.  Pass: accuracy >= target
-before the time budget runs out.
+chunks on batches the judge sends.  Between chunks the worker returns the
+trained weights, tensors only, by the contract's names; the judge loads them
+into its OWN Transformer (`JudgeModel`: grader/reference/'s, PyTorch's layers
+under the contract's names) and measures the held-out token accuracy itself,
+with teacher forcing (its decoder is causal).  Nothing the worker computes
+besides the weights is believed; the time is the judge's clock.  Pass:
+accuracy >= target before the time budget runs out.  A Transformer that is
+not the contract's (a wrong mask, a missing scale...) trains weights that do
+not work in the judge's: the check fails, and the runner names the earlier
+exercise that fails its own tests.
 
 The budget is fair across machines: the judge times a fixed reference
 workload itself, on this machine, just before training (its own training
@@ -38,6 +45,7 @@ from dataclasses import asdict, dataclass, field, replace
 import torch
 import torch.nn as nn
 
+from grader.reference.ex07_transformer import Transformer
 from grader.training import reference
 from grader.training.task import PAD, ReversalTask, exact_match, token_accuracy
 
@@ -212,6 +220,18 @@ def calibrate(config: CheckConfig, *, warmup_steps: int = 3, timed_steps: int = 
     return statistics.median(times)
 
 
+def amp_overflow_advice(message: str) -> str:
+    """What to tell a student whose stack overflowed float16 under fp16
+    autocast: a mask filled with -1e9 (fine in float32 and float64)."""
+    if "c10::Half without overflow" not in message:
+        return ""
+    return ("Under fp16 autocast the attention scores are float16, whose largest finite value is "
+            "65504: a mask filled with a large finite number such as -1e9 cannot be stored "
+            "(\"value cannot be converted to type c10::Half without overflow\"). Fill masked "
+            "scores with float(\"-inf\") or torch.finfo(scores.dtype).min instead (in exercise "
+            "2's masked_attention, or wherever your code fills masked scores).")
+
+
 def budget_for(config: CheckConfig, seconds_per_step: float) -> float:
     return max(config.min_budget_s, config.budget_factor * config.reference_steps * seconds_per_step)
 
@@ -222,6 +242,59 @@ def sparkline(values: list[float], lo: float = 0.0, hi: float = 1.0) -> str:
         x = 0.0 if hi <= lo else min(1.0, max(0.0, (v - lo) / (hi - lo)))
         out.append(SPARK[min(len(SPARK) - 1, int(x * (len(SPARK) - 1) + 0.5))])
     return "".join(out)
+
+
+# ------------------------------------------------------------------ the judge's model
+class JudgeModel:
+    """The judge's own Transformer of the check's size (the grader's
+    reference exercise 7: PyTorch's layers under the contract's parameter
+    names, its own positional table), loaded with weights the worker sends."""
+
+    def __init__(self, size: ModelSize) -> None:
+        with torch.random.fork_rng(devices=[]):
+            self.model = Transformer(size.vocab, size.vocab, size.d_model, size.num_heads,
+                                     size.num_layers, size.d_ff, 0.0, size.max_len)
+        self.model.eval()
+        self.shapes = {name: tuple(p.shape) for name, p in self.model.named_parameters()}
+
+    def load(self, weights) -> str:
+        """Copy the contract's parameters from `weights` ({name: tensor});
+        "" when they all fit, else what is wrong."""
+        if not isinstance(weights, dict):
+            return f"the trained weights came back as {type(weights).__name__}, not by name"
+        for name, shape in self.shapes.items():
+            value = weights.get(name)
+            if not isinstance(value, torch.Tensor):
+                return (f"your Transformer has no parameter {name} (the contract's name), so "
+                        "its trained weights cannot be checked")
+            if tuple(value.shape) != shape or not value.is_floating_point():
+                return f"your Transformer's {name} has shape {tuple(value.shape)}, not {shape}"
+        with torch.no_grad():
+            for name, p in self.model.named_parameters():
+                p.copy_(weights[name].to(p.dtype))
+        return ""
+
+    def predict(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
+        """Next-token predictions (n, T) under teacher forcing: one pass, the
+        judge's decoder being causal."""
+        with torch.no_grad():
+            logits = self.model(src, tgt_in, src_key_padding_mask=src == PAD)
+        return logits.argmax(-1)
+
+
+def judge_evaluator(config: CheckConfig, held_src: torch.Tensor, held_in: torch.Tensor,
+                    held_out: torch.Tensor):
+    """weights -> (token accuracy, exact match, problem), by the judge alone."""
+    judge = JudgeModel(config.model)
+
+    def evaluate(weights) -> tuple[float, float, str]:
+        problem = judge.load(weights)
+        if problem:
+            return 0.0, 0.0, problem
+        predictions = judge.predict(held_src, held_in)
+        return token_accuracy(predictions, held_out), exact_match(predictions, held_out), ""
+
+    return evaluate
 
 
 # ------------------------------------------------------------------ the check
@@ -248,6 +321,7 @@ class CheckResult:
     losses: list = field(default_factory=list)  # mean loss per chunk, as the student's train returned
     model: dict = field(default_factory=dict)
     recalibrated: bool = False
+    mapping_seed: int = 0                # the run's token mapping (task.drawn)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -256,8 +330,10 @@ class CheckResult:
 
 
 def run(client, config: CheckConfig, seed: int, *, run_procedure=None, clock=time.perf_counter,
-        calibrate_fn=calibrate, budget_s: float | None = None) -> CheckResult:
-    """Run the check against the worker behind `client` (the submission's ex08).
+        calibrate_fn=calibrate, evaluate_fn=None, budget_s: float | None = None) -> CheckResult:
+    """Run the check against the worker behind `client` (the submission's
+    own stack).  `evaluate_fn(config, held_src, held_in, held_out)` makes the
+    judge's evaluator (default `judge_evaluator`).
 
     `budget_s` fixes the time budget instead of calibrating it on this
     machine (tests inject it, so that no verdict depends on how busy the
@@ -280,7 +356,8 @@ def run(client, config: CheckConfig, seed: int, *, run_procedure=None, clock=tim
                 return fixed
 
             config = replace(config, min_budget_s=0.0)
-        _run(client, config, seed, result, run_procedure, clock, calibrate_fn)
+        _run(client, config, seed, result, run_procedure, clock, calibrate_fn,
+             evaluate_fn or judge_evaluator)
     except BaseException as exc:
         result.wall_s = clock() - started
         try:
@@ -293,11 +370,14 @@ def run(client, config: CheckConfig, seed: int, *, run_procedure=None, clock=tim
 
 
 def _run(client, config: CheckConfig, seed: int, result: CheckResult, run_procedure, clock,
-         calibrate_fn) -> None:
+         calibrate_fn, evaluate_fn) -> None:
     from grader.outcomes import StudentTimeout
 
-    task = config.task
+    result.mapping_seed = seed + 31337
+    task = config.task.drawn(result.mapping_seed)
     held_src, held_in, held_out = task.batch(config.heldout, torch.Generator().manual_seed(seed + 7919))
+    evaluate_weights = evaluate_fn(config, held_src, held_in, held_out)
+    problems: list[str] = []
     stream = task.batches(config.batch_size, seed=seed + 104729)
 
     # 1. The student's Transformer, initialised by the judge, and optimizer.
@@ -313,12 +393,11 @@ def _run(client, config: CheckConfig, seed: int, result: CheckResult, run_proced
     result.seconds_per_reference_step, result.budget_s = per_step, budget
 
     def evaluate() -> float:
-        predictions = run_procedure(client, "training:check_predict", objects, held_src, held_in,
-                                    pad_id=PAD, amp_dtype=config.amp_dtype, timeout=60)
-        if not isinstance(predictions, torch.Tensor):
-            return 0.0
-        result.exact_match = exact_match(predictions, held_out)
-        return token_accuracy(predictions, held_out)
+        weights = run_procedure(client, "training:check_weights", objects, timeout=60)
+        accuracy, result.exact_match, problem = evaluate_weights(weights)
+        if problem:
+            problems.append(problem)
+        return accuracy
 
     # 3. Train in chunks; after each, the judge measures the held-out accuracy.
     used = 0.0
@@ -362,13 +441,17 @@ def _run(client, config: CheckConfig, seed: int, result: CheckResult, run_proced
         result.accuracy = evaluate()
         result.steps, result.time_s = steps, used
         result.curve.append([steps, round(used, 3), round(result.accuracy, 4)])
+        if problems:
+            break
         if result.accuracy >= config.target and used <= budget:
             result.passed = True
             break
 
     result.steps, result.time_s = steps, used
     result.tokens_per_s = result.tokens / used if used > 0 else 0.0
-    if result.passed:
+    if problems:
+        result.reason = problems[0]
+    elif result.passed:
         result.reason = (f"reached {result.accuracy:.1%} held-out token accuracy (target "
                          f"{config.target:.0%}) after {steps} steps, in {used:.1f} s of a "
                          f"{budget:.1f} s budget")

@@ -9,11 +9,15 @@ Reverse a random sequence of symbols:
 Ids 0, 1, 2 are PAD, BOS, EOS; the symbols are 3 ... vocab - 1.  Lengths vary,
 so padding, the padding masks and the loss's ignore_index all matter.  No
 download, no hub: everything is drawn from a seed.
+
+The timed check draws a fresh token mapping for each run (`drawn`): the
+target writes each symbol through a random permutation of the symbols
+(reverse, then translate), so weights prepared in advance do not help.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -25,6 +29,9 @@ class ReversalTask:
     vocab: int = 16        # PAD, BOS, EOS and vocab - 3 symbols
     min_len: int = 4
     max_len: int = 10      # symbols per sequence, EOS not counted
+    # The target writes symbol s as mapping[s - 3] (a permutation of the
+    # symbols); () writes it as itself.
+    mapping: tuple[int, ...] = ()
 
     @property
     def src_len(self) -> int:
@@ -35,7 +42,22 @@ class ReversalTask:
         return self.max_len + 1
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        d["mapping"] = list(self.mapping)
+        return d
+
+    def drawn(self, seed: int) -> "ReversalTask":
+        """This task with a token mapping drawn from `seed` (one per run)."""
+        generator = torch.Generator().manual_seed(int(seed) % (2**63))
+        symbols = torch.randperm(self.vocab - 3, generator=generator) + 3
+        return replace(self, mapping=tuple(int(s) for s in symbols))
+
+    def _table(self) -> torch.Tensor:
+        """Token id -> the id the target writes (PAD, BOS, EOS unchanged)."""
+        table = torch.arange(self.vocab)
+        if self.mapping:
+            table[3:] = torch.tensor(self.mapping, dtype=torch.long)
+        return table
 
     def batch(self, n: int, generator: torch.Generator):
         """(src (n, max_len + 1), tgt_in (n, max_len + 1), tgt_out (n, max_len + 1)), long, CPU."""
@@ -50,7 +72,7 @@ class ReversalTask:
         src[rows, lengths] = EOS
 
         reverse_index = (lengths[:, None] - 1 - pos[None, :]).clamp(min=0)
-        reversed_ = torch.where(real, torch.gather(symbols, 1, reverse_index), PAD)
+        reversed_ = torch.where(real, self._table()[torch.gather(symbols, 1, reverse_index)], PAD)
         tgt = torch.full((n, self.tgt_len + 1), PAD, dtype=torch.long)
         tgt[:, 0] = BOS
         tgt[:, 1:self.max_len + 1] = reversed_
