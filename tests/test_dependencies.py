@@ -285,3 +285,10 @@ def test_no_way_back_to_an_original_through_a_reference_call():
         mha(q, q, q)
     with torch.device("cpu"):     # torch's own device context is fine
         assert mha(q, q, q)[0].shape == q.shape
+
+
+def test_fixtures_can_ask_for_the_student_s_own_dependencies():
+    from grader.verify import Mutant
+
+    mutant = Mutant(registry.get(4), FIXTURES / "ex04" / "wrong_dependency_ex02")
+    assert mutant.options() == {"dependencies": "own"}
