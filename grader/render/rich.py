@@ -34,7 +34,8 @@ def _points(value: float) -> str:
 def scorecard_table(report: Report) -> Table:
     table = Table(title=f"attn-grade · {report.submission}", box=box.ROUNDED, title_justify="left",
                   caption=f"seed {report.seed} (reproduce with --seed {report.seed}) · "
-                          f"device {report.device} · {report.duration:.1f} s",
+                          f"device {report.device} · {report.duration:.1f} s · "
+                          f"--dependencies {report.dependencies}",
                   caption_justify="left")
     table.add_column("#", justify="right")
     table.add_column("exercise")
