@@ -22,6 +22,8 @@ from grader.registry import CONTRACT_NAMES
 
 _TRACE_LINE = re.compile(r'File "(\w+)\.py", line (\d+)')
 
+REFERENCE_PACKAGE = "grader.reference"   # the grader's earlier exercises (grader/reference/)
+
 # Modules a student file must not shadow in the worker.
 _PROTECTED = {"torch", "grader", "numpy", "pytest", "hypothesis", "rich", "click", "nbformat"}
 
@@ -205,8 +207,9 @@ class Submission:
         return seen
 
     def grader_imports(self, module: str) -> list[str]:
-        """Imports of the grader's own package (`import grader...`, `from
-        grader... import`): its reference exercises are not a student's work."""
+        """Imports of the grader's reference exercises (`grader.reference`):
+        the grader's own work, never a student's.  (A notebook's
+        `from grader.notebook import check` cell is fine.)"""
         tree = _parse(self.files[module].text) if module in self.files else None
         if tree is None:
             return []
@@ -216,10 +219,11 @@ class Submission:
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module]
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
             for name in names:
-                if name.split(".")[0] == "grader":
+                if name == REFERENCE_PACKAGE or name.startswith(REFERENCE_PACKAGE + "."):
                     hits.append(f"{name} ({self.files[module].locate(node.lineno)})")
+                    break
         return sorted(set(hits))
 
     def forbidden_uses(self, module: str, forbidden: tuple[str, ...],

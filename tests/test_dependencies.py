@@ -98,12 +98,16 @@ def test_the_grader_reference_is_let_through_a_student_call_is_not(tmp_path):
     assert "TransformerEncoderLayer" in " ".join(t.message for t in result.tests), describe(result)
 
 
-def test_a_submission_importing_the_grader_reference_is_forbidden(tmp_path):
-    text = "from grader.reference.ex04_multi_head import MultiHeadAttention  # noqa\n"
-    submission = Submission.from_path(make_submission(tmp_path / "s", {"ex04_multi_head.py": text}))
+@pytest.mark.parametrize("line", ["from grader.reference.ex04_multi_head import MultiHeadAttention",
+                                  "from grader import reference", "import grader.reference._attend"])
+def test_a_submission_importing_the_grader_reference_is_forbidden(tmp_path, line):
+    submission = Submission.from_path(make_submission(tmp_path / "s", {"ex04_multi_head.py": line}))
     abort = runner.precheck(submission, registry.get(4))
     assert abort is not None and abort.status is Status.FORBIDDEN, abort
-    assert "grader.reference.ex04_multi_head" in abort.message and "line 1" in abort.message
+    assert "grader.reference" in abort.message and "line 1" in abort.message
+    notebook_cell = make_submission(tmp_path / "n", {"ex01_attention.py": (
+        SOLUTIONS / "ex01_attention.py").read_text() + "\nfrom grader.notebook import check\n"})
+    assert runner.precheck(Submission.from_path(notebook_cell), registry.get(1)) is None
 
 
 # ------------------------------------------------------------ staging
@@ -293,3 +297,10 @@ def test_no_way_back_to_an_original_through_a_reference_call():
         mha(q, q, q)
     with torch.device("cpu"):     # torch's own device context is fine
         assert mha(q, q, q)[0].shape == q.shape
+
+
+def test_fixtures_can_ask_for_the_student_s_own_dependencies():
+    from grader.verify import Mutant
+
+    mutant = Mutant(registry.get(4), FIXTURES / "ex04" / "wrong_dependency_ex02")
+    assert mutant.options() == {"dependencies": "own"}

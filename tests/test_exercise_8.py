@@ -257,7 +257,7 @@ def test_weights_that_did_not_learn_fail_whatever_the_worker_says():
             return super().__call__(client, name, *args, timeout=timeout, **kwargs)
 
     worker = Untrained(step_s=0.03)
-    config = dataclasses.replace(check.config_for("cpu"), model=SMALL, heldout=64, batch_size=4,
+    config = dataclasses.replace(check.config_for("cpu"), model=SMALL, heldout=16, batch_size=4,
                                  reference_steps=50)
     result = _run_fake(worker, [0.03, 0.03], config, evaluate_fn=check.judge_evaluator)
     assert not result.passed and result.accuracy < 0.5, result.reason

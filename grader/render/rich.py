@@ -56,7 +56,8 @@ def scorecard_table(report: Report, options: RenderOptions = DEFAULT) -> Table:
                              overflow="ellipsis"),
                   box=box.ROUNDED, title_justify="left",
                   caption=Text(f"seed {report.seed} (reproduce with {rerun}) · "
-                               f"device {one_line(report.device)} · {report.duration:.1f} s"),
+                               f"device {one_line(report.device)} · {report.duration:.1f} s · "
+                               f"--dependencies {one_line(report.dependencies)}"),
                   caption_justify="left")
     table.add_column("#", justify="right")
     table.add_column("exercise")
