@@ -100,6 +100,7 @@ class Report:
     grader_version: str = ""
     device: str = "cpu"
     duration: float = 0.0
+    sandbox: dict = field(default_factory=dict)   # the workers' isolation (isolation.SandboxInfo)
 
     @property
     def total(self) -> float:
@@ -121,6 +122,7 @@ class Report:
             "grader_version": self.grader_version,
             "device": self.device,
             "duration": round(self.duration, 3),
+            "sandbox": dict(self.sandbox),
             "total": round(self.total, 4),
             "max_total": self.max_total,
             "exercises": [e.to_dict() for e in self.exercises],
@@ -173,5 +175,5 @@ def report_from_dict(d: dict) -> Report:
         submission=d["submission"], seed=d["seed"],
         exercises=[exercise_result_from_dict(e) for e in d["exercises"]],
         grader_version=d.get("grader_version", ""), device=d.get("device", "cpu"),
-        duration=d.get("duration", 0.0),
+        duration=d.get("duration", 0.0), sandbox=dict(d.get("sandbox") or {}),
     )

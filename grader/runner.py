@@ -43,6 +43,7 @@ from grader.results import (
     exercise_status,
     split_points,
 )
+from grader.sandbox import isolation
 from grader.sandbox.client import StudentModule, WorkerClient
 from grader.submission import Submission
 
@@ -354,6 +355,8 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
             client.close()
         shutil.rmtree(workdir, ignore_errors=True)
         torch.set_num_threads(judge_threads)
+    sandbox = isolation.weakest(c.sandbox for c in clients.values()) or isolation.detect_level()
+    report.sandbox = sandbox.to_dict()
     report.duration = time.perf_counter() - started
     return report
 

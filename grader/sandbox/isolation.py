@@ -1,0 +1,702 @@
+"""Operating-system isolation of the worker: which level this machine
+reaches, and setting it up in a freshly forked worker.
+
+Levels, weakest first (docs/security.md says what each defends):
+
+- ``process``: the worker is a separate process of the judge's user (macOS,
+  Windows, Linux without root or user namespaces).
+- ``uid``: Linux as root without namespaces (a Docker default profile): the
+  worker drops to an unprivileged uid and works in a scratch folder it owns;
+  the judge's folders are mode 0700.
+- ``strict``: Linux as root, or with unprivileged user namespaces: new user
+  (when not root), PID, mount, network and IPC namespaces; an unprivileged
+  uid; a read-only filesystem in which the grader package, the temporary
+  folders and the judge's home are hidden, except a private scratch tmpfs
+  holding the staged submission; no network; no capabilities.
+
+At every level the worker gets a minimal environment (an allowlist), keeps
+no file descriptor but its pipes, and dies with its parent; the zygote
+adopts and kills whatever the student's code left running (see zygote.py).
+
+The judge calls `detect_level()` (cached, a forked probe of a few ms) and
+sends `worker_request()` in each worker's `init`; the zygote creates the
+namespaces when it forks (`fork_worker`), and the worker finishes the set-up
+in `enter()`, before any student code is imported.  Nothing here raises on a
+machine that refuses a step: the level falls back, with one line saying why.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import importlib
+import os
+import pkgutil
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.errors import GraderError
+
+PROCESS, UID, STRICT = "process", "uid", "strict"
+LEVELS = (PROCESS, UID, STRICT)            # weakest first
+SANDBOX_UID = SANDBOX_GID = 65534          # "nobody"
+SCRATCH_SIZE = "512m"
+FORCE_ENV = "ATTN_GRADE_SANDBOX"           # cap the level (e.g. "uid" to test that level)
+
+# Kept from the judge's environment (plus LC_*); HOME and TMPDIR point at the scratch folder.
+ENV_ALLOWLIST = frozenset({
+    "PATH", "LANG", "LANGUAGE", "TZ", "TERM", "NO_COLOR",
+    "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS", "TORCH_NUM_THREADS",
+    "CUDA_VISIBLE_DEVICES", "NVIDIA_VISIBLE_DEVICES", "CUDA_DEVICE_ORDER", "CUBLAS_WORKSPACE_CONFIG",
+    "PYTORCH_CUDA_ALLOC_CONF", "LD_LIBRARY_PATH",
+})
+
+# Imported lazily inside the worker: imported before its filesystem hides the grader.
+WORKER_PACKAGES = ("grader.procedures", "grader.training")
+
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
+CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 24, 36, 38
+SYS_MOUNT_SETATTR = 442                    # the same number on every architecture
+MOUNT_ATTR_RDONLY, AT_RECURSIVE, AT_FDCWD = 0x1, 0x8000, -100
+
+
+# ---------------------------------------------------------------------- the result
+@dataclass(frozen=True)
+class SandboxInfo:
+    """What isolation a worker runs under (one of these goes into every report)."""
+
+    level: str
+    network: bool                # whether student code can reach any network
+    uid: int | None              # the worker's uid (inside its namespace), None if unknown
+    filesystem: str              # in words
+    reasons: tuple[str, ...] = field(default=())   # why not stricter
+
+    def to_dict(self) -> dict:
+        return {"level": self.level, "network": self.network, "uid": self.uid,
+                "filesystem": self.filesystem, "reasons": list(self.reasons)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SandboxInfo":
+        level = d.get("level") if d.get("level") in LEVELS else PROCESS
+        uid = d.get("uid")
+        return cls(level=level, network=bool(d.get("network", True)),
+                   uid=uid if isinstance(uid, int) else None,
+                   filesystem=str(d.get("filesystem", "")),
+                   reasons=tuple(str(r) for r in d.get("reasons", ()) or ()))
+
+    def line(self) -> str:
+        """One line for a scorecard."""
+        text = f"sandbox: {self.level} ({'network' if self.network else 'no network'}; {self.filesystem})"
+        if self.reasons:
+            text += f"; not strict: {self.reasons[0]}"
+        return text
+
+
+FILESYSTEM = {
+    STRICT: "read-only, grader and temporary folders hidden, private scratch folder",
+    UID: f"shared, judge's folders closed to uid {SANDBOX_UID}, scratch folder of its own",
+    PROCESS: "shared with the judge's user",
+}
+
+
+def info_for(level: str, reasons: tuple[str, ...] = (), uid: int | None = None) -> SandboxInfo:
+    return SandboxInfo(level=level, network=level != STRICT,
+                       uid=uid if uid is not None else (SANDBOX_UID if level != PROCESS else os_uid()),
+                       filesystem=FILESYSTEM[level], reasons=tuple(reasons))
+
+
+def os_uid() -> int | None:
+    return os.getuid() if hasattr(os, "getuid") else None
+
+
+def weakest(infos) -> SandboxInfo | None:
+    """The weakest of several workers' levels (what a report can promise)."""
+    infos = [i for i in infos if i is not None]
+    if not infos:
+        return None
+    return min(infos, key=lambda i: (LEVELS.index(i.level), not i.network))
+
+
+# ---------------------------------------------------------------------- libc
+_libc = None
+
+
+def _c():
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+        _libc.syscall.restype = ctypes.c_long
+    return _libc
+
+
+def _check(result: int, what: str) -> int:
+    if result == -1:
+        code = ctypes.get_errno()
+        raise OSError(code, f"{what}: {os.strerror(code)}")
+    return result
+
+
+def _unshare(flags: int) -> None:
+    _check(_c().unshare(ctypes.c_int(flags)), "unshare")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
+    _check(_c().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
+           f"mount {target}")
+
+
+def _prctl(option: int, arg: int = 0) -> int:
+    return _check(_c().prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0),
+                             ctypes.c_ulong(0), ctypes.c_ulong(0)), f"prctl {option}")
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def _read_only_tree(path: str) -> None:
+    """Make `path` and every mount under it read-only (in this mount namespace)."""
+    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    result = _c().syscall(ctypes.c_long(SYS_MOUNT_SETATTR), ctypes.c_int(AT_FDCWD), path.encode(),
+                          ctypes.c_uint(AT_RECURSIVE), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+    if result == 0:
+        return
+    # Kernels before 5.12: remount each mount read-only, keeping its locked flags.
+    flag_of = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}
+    with open("/proc/self/mountinfo") as f:
+        mounts = [line.split() for line in f]
+    prefix = path.rstrip("/") + "/"
+    for fields in sorted(mounts, key=lambda m: len(m[4])):
+        point = fields[4].replace("\\040", " ")
+        if point != path and not point.startswith(prefix):
+            continue
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+        for option in fields[5].split(","):
+            flags |= flag_of.get(option, 0)
+        try:
+            _mount(None, point, None, flags)
+        except OSError:
+            if point == path:
+                raise
+
+
+def _capset_none() -> None:
+    """Drop every capability (a worker in its own user namespace holds all
+    of them there until now)."""
+    for cap in range(64):
+        if _c().prctl(ctypes.c_int(PR_CAPBSET_DROP), ctypes.c_ulong(cap), 0, 0, 0) != 0:
+            if ctypes.get_errno() == errno.EINVAL:
+                break
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)     # _LINUX_CAPABILITY_VERSION_3, this process
+    data = (ctypes.c_uint32 * 6)()                    # effective, permitted, inheritable x 2: none
+    _check(_c().capset(header, data), "capset")
+
+
+def set_parent_death_signal() -> None:
+    """Die with the parent (the zygote, or the judge for a plain worker)."""
+    if sys.platform.startswith("linux"):
+        try:
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def become_subreaper() -> bool:
+    """Orphans of this process's descendants become its children (the
+    zygote then kills them, see kill_strays)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        return True
+    except OSError:
+        return False
+
+
+# ---------------------------------------------------------------------- detection
+_DETECTED: SandboxInfo | None = None
+
+
+def _namespace_flags(root: bool) -> int:
+    flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC
+    return flags if root else flags | CLONE_NEWUSER
+
+
+def _map_user(uid: int, gid: int) -> None:
+    """After unshare(CLONE_NEWUSER) as a normal user: be SANDBOX_UID inside."""
+    with open("/proc/self/setgroups", "w") as f:
+        f.write("deny")
+    with open("/proc/self/uid_map", "w") as f:
+        f.write(f"{SANDBOX_UID} {uid} 1")
+    with open("/proc/self/gid_map", "w") as f:
+        f.write(f"{SANDBOX_GID} {gid} 1")
+
+
+def enter_namespaces() -> None:
+    """unshare() the worker's namespaces (the next child is pid 1 of the new PID namespace)."""
+    root = os.geteuid() == 0
+    uid, gid = os.geteuid(), os.getegid()
+    _unshare(_namespace_flags(root))
+    if not root:
+        _map_user(uid, gid)
+
+
+def _probe(step) -> str | None:
+    """Run `step` in a forked child; None if it worked, else why not."""
+    _c()                      # load libc here: the child of a threaded judge must not
+    tempfile.gettempdir()     # take the loader's (or anything else's) locks
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        os.close(read_end)
+        message = b""
+        try:
+            step()
+        except BaseException as exc:  # noqa: BLE001
+            message = (str(exc) or type(exc).__name__).encode()[:500] or b"failed"
+        os.write(write_end, message or b"")
+        os._exit(0 if not message else 1)
+    os.close(write_end)
+    chunks = []
+    while True:
+        chunk = os.read(read_end, 4096)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    message = b"".join(chunks).decode(errors="replace")
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+        return None
+    return message or f"the probe died ({status})"
+
+
+def _strict_probe() -> None:  # pragma: no cover - runs in a probe child
+    enter_namespaces()
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    target = tempfile.gettempdir()
+    _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
+    _read_only_tree(target)
+    if os.fork() == 0:  # pid 1 of the new PID namespace: a fresh /proc must mount
+        try:
+            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        except OSError:
+            os._exit(1)
+        os._exit(0)
+    _, status = os.wait()
+    if status != 0:
+        raise OSError("mounting /proc in a new PID namespace was refused")
+
+
+def _uid_probe() -> None:  # pragma: no cover - runs in a probe child
+    os.setgroups([])
+    os.setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID)
+    os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+
+
+def detect_level(*, refresh: bool = False) -> SandboxInfo:
+    """The strongest level this machine reaches (probed once per process)."""
+    global _DETECTED
+    if _DETECTED is not None and not refresh:
+        return _DETECTED
+    reasons: list[str] = []
+    level = PROCESS
+    if not sys.platform.startswith("linux"):
+        reasons.append(f"namespaces and uid switching need Linux (this is {sys.platform})")
+    else:
+        root = os.geteuid() == 0
+        why = _probe(_strict_probe)
+        if why is None:
+            level = STRICT
+        else:
+            kind = "namespaces" if root else "unprivileged user namespaces"
+            reasons.append(f"{kind} are not available ({why})")
+            if root:
+                why = _probe(_uid_probe)
+                if why is None:
+                    level = UID
+                else:
+                    reasons.append(f"switching to uid {SANDBOX_UID} failed ({why})")
+            else:
+                reasons.append("not running as root, so the worker cannot switch to another uid")
+    forced = os.environ.get(FORCE_ENV, "").strip().lower()
+    if forced in LEVELS and LEVELS.index(forced) < LEVELS.index(level):
+        reasons.insert(0, f"{FORCE_ENV}={forced} caps the level")
+        level = forced
+    _DETECTED = info_for(level, tuple(reasons))
+    return _DETECTED
+
+
+def require_isolation(minimum: str, allow_weak: bool, info: SandboxInfo | None = None) -> SandboxInfo:
+    """Refuse to grade below `minimum` (batch, verify, Gradescope) unless allowed."""
+    info = info or detect_level()
+    if LEVELS.index(info.level) >= LEVELS.index(minimum) or allow_weak:
+        return info
+    why = "; ".join(info.reasons) or "unknown"
+    raise GraderError(
+        f"this machine only reaches sandbox level '{info.level}', below the '{minimum}' needed to "
+        f"grade other people's code safely ({why})",
+        hint="run as root on Linux (or enable user namespaces), see `attn-grade doctor`; "
+             "--allow-weak-isolation grades anyway")
+
+
+# ---------------------------------------------------------------------- judge side
+_HIDDEN_EXTRA: list[str] = []
+
+
+def hide_from_workers(*paths: str | os.PathLike) -> None:
+    """Also hide these folders from strict workers (a batch folder, a cache)."""
+    for path in paths:
+        text = os.path.realpath(path)
+        if text not in _HIDDEN_EXTRA:
+            _HIDDEN_EXTRA.append(text)
+
+
+def hidden_paths() -> list[str]:
+    import grader
+
+    paths = [str(Path(grader.__file__).resolve().parent), tempfile.gettempdir(), "/tmp", "/var/tmp",
+             os.path.expanduser("~"), *_HIDDEN_EXTRA]
+    out = []
+    for path in paths:
+        real = os.path.realpath(path)
+        if real != "/" and real not in out:
+            out.append(real)
+    return out
+
+
+def worker_request() -> dict:
+    """What a worker's `init` carries about isolation."""
+    info = detect_level()
+    return {"level": info.level, "hide": hidden_paths(), "reasons": list(info.reasons)}
+
+
+# ---------------------------------------------------------------------- zygote side
+_IN_NAMESPACES = False          # set in a worker forked into fresh namespaces
+_NAMESPACE_FAILURE = ""         # why a worker meant to be strict is not
+
+
+def preimport_worker_modules() -> None:
+    """Import what the worker imports lazily, while the grader's files are visible."""
+    for package_name in WORKER_PACKAGES:
+        try:
+            package = importlib.import_module(package_name)
+        except ImportError:
+            continue
+        for module in pkgutil.walk_packages(package.__path__, package_name + "."):
+            try:
+                importlib.import_module(module.name)
+            except Exception:  # noqa: BLE001 - a broken module fails later, in its own test
+                pass
+
+
+def fork_worker(level: str) -> int:
+    """Fork a worker; returns 0 in the worker and its pid in the caller.
+
+    For `strict`, an intermediate child enters new namespaces and forks the
+    worker (pid 1 of the new PID namespace, so its death kills everything
+    the student started), tells us its pid and exits: the worker is then
+    adopted by the caller, a subreaper.  SIGCHLD must be blocked by the caller."""
+    if level != STRICT or not sys.platform.startswith("linux"):
+        pid = os.fork()
+        if pid == 0:
+            set_parent_death_signal()
+        return pid
+    global _IN_NAMESPACES, _NAMESPACE_FAILURE
+    adopter = os.getpid()
+    read_end, write_end = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        os.close(read_end)
+        try:
+            enter_namespaces()
+        except OSError as exc:
+            _NAMESPACE_FAILURE = str(exc)
+            set_parent_death_signal()
+            os.write(write_end, f"{os.getpid()}\n".encode())
+            os.close(write_end)
+            return 0
+        gate_read, gate_write = os.pipe()
+        worker = os.fork()
+        if worker == 0:
+            os.close(write_end)
+            os.close(gate_write)
+            os.read(gate_read, 1)          # EOF: the intermediate is exiting
+            os.close(gate_read)
+            _wait_until_adopted_by(adopter)
+            set_parent_death_signal()
+            if _outer_parent() != adopter:
+                os._exit(1)                # the adopter died meanwhile
+            _IN_NAMESPACES = True
+            return 0
+        os.write(write_end, f"{worker}\n".encode())
+        os._exit(0)
+    os.close(write_end)
+    data = b""
+    while True:
+        chunk = os.read(read_end, 64)
+        if not chunk:
+            break
+        data += chunk
+    os.close(read_end)
+    try:
+        return int(data.split()[0])
+    except (IndexError, ValueError):
+        raise OSError("the sandboxed worker did not start") from None
+
+
+def _outer_parent() -> int:
+    """Our parent's pid as the judge sees it (getppid() says 0 from inside a
+    new PID namespace; /proc is still the judge's here)."""
+    try:
+        with open("/proc/self/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return -1
+
+
+def _wait_until_adopted_by(adopter: int) -> None:
+    for _ in range(5000):
+        if _outer_parent() == adopter:
+            return
+        time.sleep(0.001)
+    os._exit(1)
+
+
+def children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except (OSError, ValueError):
+        pass
+    found = []  # without CONFIG_PROC_CHILDREN: scan /proc
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return found
+
+
+def kill_strays(keep: set[int]) -> int:
+    """SIGKILL every child of this process not in `keep`, with its descendants
+    (what a student's code left running: as a subreaper we adopted it)."""
+    killed = 0
+    stack = [p for p in children_of(os.getpid()) if p not in keep]
+    seen: set[int] = set()
+    while stack:
+        pid = stack.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        try:
+            os.kill(pid, signal.SIGSTOP)   # no more forking while we look at its children
+        except OSError:
+            continue
+        stack.extend(children_of(pid))
+    for pid in seen:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            killed += 1
+        except OSError:
+            pass
+    return killed
+
+
+# ---------------------------------------------------------------------- worker side
+def _keep_fds(keep: tuple[int, ...]) -> None:
+    """Close every file descriptor but stdio and `keep`."""
+    keep_all = sorted({0, 1, 2, *keep})
+    start = 0
+    for fd in keep_all:
+        if fd > start:
+            os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, 1 << 16)
+
+
+def minimal_environment(scratch: str) -> None:
+    kept = {k: v for k, v in os.environ.items() if k in ENV_ALLOWLIST or k.startswith("LC_")}
+    os.environ.clear()
+    os.environ.update(kept)
+    os.environ.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    for name in ("HOME", "TMPDIR", "TMP", "TEMP"):
+        os.environ[name] = scratch
+    tempfile.tempdir = scratch
+
+
+def _staged_files(staging: str) -> dict[str, bytes]:
+    files = {}
+    for folder, _, names in os.walk(staging):
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, staging)] = f.read()
+    return files
+
+
+def _write_files(scratch: str, files: dict[str, bytes], uid: int | None) -> None:
+    for rel, data in files.items():
+        path = os.path.join(scratch, rel)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+    if uid is not None:
+        for folder, dirs, names in os.walk(scratch):
+            for name in [*dirs, *names]:
+                os.chown(os.path.join(folder, name), uid, SANDBOX_GID)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def _needed_paths() -> list[str]:
+    """Folders the worker reads after the set-up: Python and its packages."""
+    import site
+
+    import torch
+
+    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
+                  os.path.dirname(os.path.dirname(torch.__file__))]
+    try:
+        candidates += site.getsitepackages()
+    except AttributeError:  # pragma: no cover
+        pass
+    out = []
+    for path in candidates:
+        real = os.path.realpath(path)
+        if os.path.isdir(real) and real not in out:
+            out.append(real)
+    return out
+
+
+def _strict_filesystem(staging: str, hide: list[str], files: dict[str, bytes]) -> None:
+    root = os.geteuid() == 0
+    needed = _needed_paths()
+    hide = sorted({os.path.realpath(h) for h in hide if h and os.path.realpath(h) != "/"},
+                  key=lambda p: p.count("/"))
+    # Folders to show again inside a hidden one (a virtual environment under $HOME).
+    keep = {n: os.open(n, os.O_PATH | os.O_DIRECTORY) for n in needed if any(_inside(n, h) for h in hide)}
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    _read_only_tree("/")
+    hidden = []
+    for folder in hide:   # outer folders first; an inner one may be visible again through `keep`
+        if not os.path.isdir(folder):
+            continue
+        _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+        hidden.append(folder)
+        for path, fd in keep.items():
+            if _inside(path, folder):
+                os.makedirs(path, exist_ok=True)
+                _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
+                _read_only_tree(path)
+        if _inside(staging, folder):
+            os.makedirs(staging, exist_ok=True)
+    for fd in keep.values():
+        os.close(fd)
+    for folder in hidden:
+        _read_only_tree(folder)
+    # The one writable place: the scratch folder, over the staging folder's path.
+    _mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={SCRATCH_SIZE},mode=0700,uid={SANDBOX_UID},gid={SANDBOX_GID}")
+    _write_files(staging, files, SANDBOX_UID if root else None)
+    if os.path.isdir("/dev/shm"):
+        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+    try:
+        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    except OSError:
+        # No fresh /proc (a masked one, in a container): hide the judge's entirely.
+        _mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m")
+
+
+def _drop_to_sandbox_uid() -> None:
+    os.setgroups([])
+    os.setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID)
+    os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+
+
+def _no_new_privileges() -> None:
+    try:
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    except OSError:
+        pass
+
+
+def enter(request: dict | None, staging: str, keep_fds: tuple[int, ...]) -> tuple[SandboxInfo, str]:
+    """Finish isolating this (fresh, trusted) worker before any student code
+    runs.  Returns what was reached and the scratch folder that now holds the
+    submission (the staging path itself in `strict`)."""
+    request = request or {}
+    wanted = request.get("level", PROCESS)
+    reasons = [str(r) for r in request.get("reasons", [])]
+    _keep_fds(keep_fds)
+    if not sys.platform.startswith("linux") or wanted == PROCESS:
+        minimal_environment(staging)
+        return info_for(PROCESS, tuple(reasons) or ("not requested",)), staging
+    if wanted == STRICT and _IN_NAMESPACES:
+        try:
+            files = _staged_files(staging)
+            _strict_filesystem(staging, list(request.get("hide", [])), files)
+            if os.geteuid() == 0:
+                _drop_to_sandbox_uid()
+            else:
+                _capset_none()
+            _no_new_privileges()
+            os.chdir(staging)
+            minimal_environment(staging)
+            return info_for(STRICT, uid=os.getuid()), staging
+        except OSError as exc:
+            # Half set up: not safe to go on as if strict, nor to go back.
+            raise SandboxSetupError(f"the strict sandbox could not be set up ({exc})") from None
+    if wanted == STRICT:
+        reasons.append(_NAMESPACE_FAILURE or "the worker was not started in new namespaces")
+    if os.geteuid() == 0:
+        try:
+            scratch = _uid_scratch(staging)
+            _drop_to_sandbox_uid()
+            _no_new_privileges()
+            os.chdir(scratch)
+            minimal_environment(scratch)
+            return info_for(UID, tuple(reasons)), scratch
+        except OSError as exc:
+            raise SandboxSetupError(f"the uid sandbox could not be set up ({exc})") from None
+    minimal_environment(staging)
+    return info_for(PROCESS, tuple(reasons) + ("not running as root",)), staging
+
+
+def _uid_scratch(staging: str) -> str:
+    """A folder of the sandbox uid's own, next to the judge's staging folder
+    (which becomes 0700: the worker reaches its copy, nothing else there)."""
+    workdir = os.path.dirname(staging)
+    scratch = tempfile.mkdtemp(prefix="scratch-", dir=workdir)
+    for folder, dirs, names in os.walk(staging):
+        target = os.path.join(scratch, os.path.relpath(folder, staging))
+        os.makedirs(target, exist_ok=True)
+        for name in names:
+            shutil.copyfile(os.path.join(folder, name), os.path.join(target, name))
+    os.chmod(workdir, 0o711)
+    os.chmod(staging, 0o700)
+    os.chown(scratch, SANDBOX_UID, SANDBOX_GID)
+    for folder, dirs, names in os.walk(scratch):
+        for name in [*dirs, *names]:
+            os.chown(os.path.join(folder, name), SANDBOX_UID, SANDBOX_GID)
+    return scratch
+
+
+class SandboxSetupError(OSError):
+    """The worker could not finish its isolation: it refuses to run student code."""
