@@ -20,8 +20,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from click.testing import CliRunner
 
 import grader
+from grader.commands.doctor import doctor_command
 from grader.errors import GraderError
 from grader.results import Status, report_from_dict
 from grader.sandbox import isolation, spawn
@@ -64,8 +66,8 @@ def _marker_processes(marker: str) -> list[int]:
 def _levels() -> list[str]:
     best = isolation.detect_level()
     levels = [best.level]
-    if best.level == isolation.STRICT and os.geteuid() == 0:
-        levels.append(isolation.UID)
+    if best.level == isolation.STRICT and isolation.uid_level_problem() is None:
+        levels.append(isolation.UID)   # the level of a root Docker container without namespaces
     return levels
 
 
@@ -195,6 +197,21 @@ def test_a_forced_level_says_why(monkeypatch):
         assert info.level == isolation.PROCESS
         assert info.network
         assert any(isolation.FORCE_ENV in r for r in info.reasons)
+    finally:
+        monkeypatch.delenv(isolation.FORCE_ENV)
+        isolation.detect_level(refresh=True)
+
+
+def test_doctor_names_the_level_and_why_not_strict(monkeypatch):
+    out = CliRunner().invoke(doctor_command).output
+    assert f"sandbox level: {isolation.detect_level().level}" in out
+    monkeypatch.setenv(isolation.FORCE_ENV, isolation.PROCESS)
+    try:
+        isolation.detect_level(refresh=True)
+        out = CliRunner().invoke(doctor_command).output
+        assert "sandbox level: process" in out
+        assert "not strict, because:" in out and isolation.FORCE_ENV in out
+        assert "--allow-weak-isolation" in out
     finally:
         monkeypatch.delenv(isolation.FORCE_ENV)
         isolation.detect_level(refresh=True)

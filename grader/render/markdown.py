@@ -19,6 +19,7 @@ import re
 from grader.render.rich import _points as points_text
 from grader.render.text import clean
 from grader.results import ExerciseResult, Report, Status, TestResult
+from grader.sandbox import isolation
 
 LABEL = {
     Status.PASSED: "✅ passed",
@@ -78,7 +79,8 @@ def scorecard(report: Report) -> list[str]:
     lines.append(f"| | **total** | **{points_text(report.total)}/{points_text(report.max_total)}** | | | |")
     lines += ["", f"seed {report.seed} (reproduce with `--seed {report.seed}`) · device "
                   f"{cell(report.device)} · {report.duration:.1f} s"
-                  + (f" · attn-grade {cell(report.grader_version)}" if report.grader_version else "")]
+                  + (f" · attn-grade {cell(report.grader_version)}" if report.grader_version else ""),
+              *(["", cell(isolation.describe(report.sandbox))] if report.sandbox else [])]
     return lines
 
 

@@ -9,6 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.results import ExerciseResult, Report, Status, TestResult
+from grader.sandbox import isolation
 
 STYLE = {
     Status.PASSED: ("green", "✔ passed"),
@@ -34,7 +35,8 @@ def _points(value: float) -> str:
 def scorecard_table(report: Report) -> Table:
     table = Table(title=f"attn-grade · {report.submission}", box=box.ROUNDED, title_justify="left",
                   caption=f"seed {report.seed} (reproduce with --seed {report.seed}) · "
-                          f"device {report.device} · {report.duration:.1f} s",
+                          f"device {report.device} · {report.duration:.1f} s"
+                          + (f"\n{isolation.describe(report.sandbox)}" if report.sandbox else ""),
                   caption_justify="left")
     table.add_column("#", justify="right")
     table.add_column("exercise")

@@ -30,10 +30,12 @@ from __future__ import annotations
 import ctypes
 import errno
 import importlib
+import importlib.util
 import os
 import pkgutil
 import shutil
 import signal
+import site
 import sys
 import tempfile
 import time
@@ -42,6 +44,7 @@ from pathlib import Path
 
 from grader.errors import GraderError
 
+GRADER_DIR = str(Path(__file__).resolve().parents[1])   # the installed grader package
 PROCESS, UID, STRICT = "process", "uid", "strict"
 LEVELS = (PROCESS, UID, STRICT)            # weakest first
 SANDBOX_UID = SANDBOX_GID = 65534          # "nobody"
@@ -95,16 +98,22 @@ class SandboxInfo:
 
     def line(self) -> str:
         """One line for a scorecard."""
-        text = f"sandbox: {self.level} ({'network' if self.network else 'no network'}; {self.filesystem})"
-        if self.reasons:
-            text += f"; not strict: {self.reasons[0]}"
+        uid = f" · uid {self.uid}" if self.uid is not None else ""
+        text = f"sandbox: {self.level}{uid} · {'network' if self.network else 'no network'} · {self.filesystem}"
+        if self.level != STRICT and self.reasons:
+            text += f" · not strict: {self.reasons[0]}"
         return text
 
 
+def describe(sandbox: dict) -> str:
+    """The scorecard line for a report's `sandbox` field ('' when it has none)."""
+    return SandboxInfo.from_dict(sandbox).line() if sandbox else ""
+
+
 FILESYSTEM = {
-    STRICT: "read-only, grader and temporary folders hidden, private scratch folder",
-    UID: f"shared, judge's folders closed to uid {SANDBOX_UID}, scratch folder of its own",
-    PROCESS: "shared with the judge's user",
+    STRICT: "read-only filesystem, private scratch folder",
+    UID: "own scratch folder, judge's folders closed",
+    PROCESS: "the judge's user and files",
 }
 
 
@@ -300,9 +309,20 @@ def _strict_probe() -> None:  # pragma: no cover - runs in a probe child
 
 
 def _uid_probe() -> None:  # pragma: no cover - runs in a probe child
+    needed = _needed_paths()
     os.setgroups([])
     os.setresgid(SANDBOX_GID, SANDBOX_GID, SANDBOX_GID)
     os.setresuid(SANDBOX_UID, SANDBOX_UID, SANDBOX_UID)
+    closed = [p for p in needed if not os.access(p, os.R_OK | os.X_OK)]
+    if closed:  # Python under /root (pyenv...): the worker could not import the standard library
+        raise OSError(f"uid {SANDBOX_UID} cannot read {closed[0]}")
+
+
+def uid_level_problem() -> str | None:
+    """Why the `uid` level does not work here (None: it does)."""
+    if not sys.platform.startswith("linux") or os.geteuid() != 0:
+        return "needs root on Linux"
+    return _probe(_uid_probe)
 
 
 def detect_level(*, refresh: bool = False) -> SandboxInfo:
@@ -323,7 +343,7 @@ def detect_level(*, refresh: bool = False) -> SandboxInfo:
             kind = "namespaces" if root else "unprivileged user namespaces"
             reasons.append(f"{kind} are not available ({why})")
             if root:
-                why = _probe(_uid_probe)
+                why = uid_level_problem()
                 if why is None:
                     level = UID
                 else:
@@ -351,6 +371,37 @@ def require_isolation(minimum: str, allow_weak: bool, info: SandboxInfo | None =
              "--allow-weak-isolation grades anyway")
 
 
+HELP = {
+    STRICT: [],
+    UID: ["for `strict`: let the container create namespaces (e.g. docker run --security-opt "
+          "seccomp=unconfined --security-opt apparmor=unconfined --cap-add SYS_ADMIN), or run on the host"],
+    PROCESS: ["for `strict`: run as root on Linux, or enable unprivileged user namespaces "
+              "(sysctl user.max_user_namespaces=15000; kernel.unprivileged_userns_clone=1 on Debian; "
+              "kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu 24.04)",
+              "for `uid`: run as root on Linux with Python readable by uid 65534"],
+}
+
+
+def doctor_lines(info: SandboxInfo) -> list[str]:
+    """What `attn-grade doctor` prints."""
+    lines = [f"sandbox level: {info.level}",
+             f"  student code runs as uid {info.uid}" if info.uid is not None else "  uid: unknown",
+             f"  network: {'reachable' if info.network else 'none (empty network namespace)'}",
+             f"  filesystem: {info.filesystem}",
+             "  environment: an allowlist (PATH, LANG, LC_*, thread counts), HOME and TMPDIR in the scratch folder",
+             "  leftover processes: killed when grading ends"
+             + (" (PID namespace)" if info.level == STRICT else " (adopted and killed by the zygote)")]
+    if info.level == STRICT:
+        lines.append("ok: strict isolation; batch, verify and Gradescope can grade other people's code here")
+        return lines
+    lines.append("not strict, because:")
+    lines += [f"  - {reason}" for reason in info.reasons]
+    lines += [f"  {hint}" for hint in HELP[info.level]]
+    if LEVELS.index(info.level) < LEVELS.index(UID):
+        lines.append("batch, verify and Gradescope refuse this level unless --allow-weak-isolation is given")
+    return lines
+
+
 # ---------------------------------------------------------------------- judge side
 _HIDDEN_EXTRA: list[str] = []
 
@@ -364,9 +415,7 @@ def hide_from_workers(*paths: str | os.PathLike) -> None:
 
 
 def hidden_paths() -> list[str]:
-    import grader
-
-    paths = [str(Path(grader.__file__).resolve().parent), tempfile.gettempdir(), "/tmp", "/var/tmp",
+    paths = [GRADER_DIR, tempfile.gettempdir(), "/tmp", "/var/tmp",
              os.path.expanduser("~"), *_HIDDEN_EXTRA]
     out = []
     for path in paths:
@@ -421,12 +470,9 @@ def fork_worker(level: str) -> int:
         os.close(read_end)
         try:
             enter_namespaces()
-        except OSError as exc:
-            _NAMESPACE_FAILURE = str(exc)
-            set_parent_death_signal()
-            os.write(write_end, f"{os.getpid()}\n".encode())
-            os.close(write_end)
-            return 0
+        except OSError as exc:  # possibly half done: this process serves nobody
+            os.write(write_end, f"failed {exc}".encode()[:1000])
+            os._exit(0)
         gate_read, gate_write = os.pipe()
         worker = os.fork()
         if worker == 0:
@@ -450,8 +496,16 @@ def fork_worker(level: str) -> int:
             break
         data += chunk
     os.close(read_end)
+    text = data.decode(errors="replace").strip()
+    if text.startswith("failed "):
+        # The namespaces were refused after all: a plain worker says why (see enter()).
+        _NAMESPACE_FAILURE = f"new namespaces were refused ({text.removeprefix('failed ')})"
+        pid = os.fork()
+        if pid == 0:
+            set_parent_death_signal()
+        return pid
     try:
-        return int(data.split()[0])
+        return int(text.split()[0])
     except (IndexError, ValueError):
         raise OSError("the sandboxed worker did not start") from None
 
@@ -567,12 +621,10 @@ def _inside(path: str, folder: str) -> bool:
 
 def _needed_paths() -> list[str]:
     """Folders the worker reads after the set-up: Python and its packages."""
-    import site
-
-    import torch
-
-    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-                  os.path.dirname(os.path.dirname(torch.__file__))]
+    candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))]
+    torch_spec = importlib.util.find_spec("torch")   # finds it without importing it
+    if torch_spec is not None and torch_spec.origin:
+        candidates.append(os.path.dirname(os.path.dirname(torch_spec.origin)))
     try:
         candidates += site.getsitepackages()
     except AttributeError:  # pragma: no cover
