@@ -111,9 +111,9 @@ def describe(sandbox: dict) -> str:
 
 
 FILESYSTEM = {
-    STRICT: "read-only filesystem, private scratch folder",
-    UID: "own scratch folder, judge's folders closed",
-    PROCESS: "the judge's user and files",
+    STRICT: "read-only, private scratch",
+    UID: "own scratch, judge's folders closed",
+    PROCESS: "judge's user and files",
 }
 
 
@@ -426,14 +426,15 @@ def hidden_paths() -> list[str]:
 
 
 def worker_request() -> dict:
-    """What a worker's `init` carries about isolation."""
-    info = detect_level()
-    return {"level": info.level, "hide": hidden_paths(), "reasons": list(info.reasons)}
+    """What a worker's `init` carries about isolation: what to hide.  The
+    level is the one its zygote detected (off the judge's critical path)."""
+    return {"hide": hidden_paths()}
 
 
 # ---------------------------------------------------------------------- zygote side
-_IN_NAMESPACES = False          # set in a worker forked into fresh namespaces
-_NAMESPACE_FAILURE = ""         # why a worker meant to be strict is not
+_PLANNED: SandboxInfo | None = None   # in a worker: the level its creator detected
+_IN_NAMESPACES = False                # set in a worker forked into fresh namespaces
+_NAMESPACE_FAILURE = ""               # why a worker meant to be strict is not
 
 
 def preimport_worker_modules() -> None:
@@ -450,19 +451,27 @@ def preimport_worker_modules() -> None:
                 pass
 
 
-def fork_worker(level: str) -> int:
+def plan_this_process(planned: SandboxInfo) -> None:
+    """A worker started as a plain subprocess, below `strict`: no fork needed."""
+    global _PLANNED
+    _PLANNED = planned
+    set_parent_death_signal()
+
+
+def fork_worker(planned: SandboxInfo) -> int:
     """Fork a worker; returns 0 in the worker and its pid in the caller.
 
     For `strict`, an intermediate child enters new namespaces and forks the
     worker (pid 1 of the new PID namespace, so its death kills everything
     the student started), tells us its pid and exits: the worker is then
     adopted by the caller, a subreaper.  SIGCHLD must be blocked by the caller."""
-    if level != STRICT or not sys.platform.startswith("linux"):
+    global _PLANNED, _IN_NAMESPACES, _NAMESPACE_FAILURE
+    _PLANNED = planned    # (also set in the caller: harmless)
+    if planned.level != STRICT or not sys.platform.startswith("linux"):
         pid = os.fork()
         if pid == 0:
             set_parent_death_signal()
         return pid
-    global _IN_NAMESPACES, _NAMESPACE_FAILURE
     adopter = os.getpid()
     read_end, write_end = os.pipe()
     middle = os.fork()
@@ -487,6 +496,7 @@ def fork_worker(level: str) -> int:
             _IN_NAMESPACES = True
             return 0
         os.write(write_end, f"{worker}\n".encode())
+        os.close(write_end)   # answer now: exiting a fork of the zygote takes a while
         os._exit(0)
     os.close(write_end)
     data = b""
@@ -554,7 +564,7 @@ def kill_strays(keep: set[int]) -> int:
     seen: set[int] = set()
     while stack:
         pid = stack.pop()
-        if pid in seen:
+        if pid in seen or pid in keep:   # (a worker may still be its exiting intermediate's child)
             continue
         seen.add(pid)
         try:
@@ -694,8 +704,9 @@ def enter(request: dict | None, staging: str, keep_fds: tuple[int, ...]) -> tupl
     runs.  Returns what was reached and the scratch folder that now holds the
     submission (the staging path itself in `strict`)."""
     request = request or {}
-    wanted = request.get("level", PROCESS)
-    reasons = [str(r) for r in request.get("reasons", [])]
+    planned = _PLANNED or info_for(PROCESS, ("the worker was not started by the sandbox",))
+    wanted = planned.level
+    reasons = list(planned.reasons)
     _keep_fds(keep_fds)
     if not sys.platform.startswith("linux") or wanted == PROCESS:
         minimal_environment(staging)
@@ -715,8 +726,10 @@ def enter(request: dict | None, staging: str, keep_fds: tuple[int, ...]) -> tupl
         except OSError as exc:
             # Half set up: not safe to go on as if strict, nor to go back.
             raise SandboxSetupError(f"the strict sandbox could not be set up ({exc})") from None
-    if wanted == STRICT:
+    if wanted == STRICT:  # refused at run time although the probe worked: the safe way down
         reasons.append(_NAMESPACE_FAILURE or "the worker was not started in new namespaces")
+        minimal_environment(staging)
+        return info_for(PROCESS, tuple(reasons)), staging
     if os.geteuid() == 0:
         try:
             scratch = _uid_scratch(staging)

@@ -21,7 +21,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.sandbox import isolation
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 ZYGOTE_START_TIMEOUT = 180.0
@@ -142,8 +141,7 @@ def spawn_process(python: str = sys.executable) -> Spawned:
     """A worker as a plain subprocess (pays the torch import)."""
     (req_r, req_w), (resp_r, resp_w), (out_r, out_w) = _pipes()
     proc = subprocess.Popen(
-        [python, "-m", "grader.sandbox.worker", "--req-fd", str(req_r), "--resp-fd", str(resp_w),
-         "--sandbox", isolation.detect_level().level],
+        [python, "-m", "grader.sandbox.worker", "--req-fd", str(req_r), "--resp-fd", str(resp_w)],
         pass_fds=(req_r, resp_w), stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
         start_new_session=True, cwd=_empty_cwd(), env=_env(), close_fds=True,
     )
@@ -159,7 +157,7 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         self.proc = subprocess.Popen(
             [python, "-m", "grader.sandbox.zygote", str(theirs.fileno())]
-            + (["--warm"] if warm else []) + ["--sandbox", isolation.detect_level().level],
+            + (["--warm"] if warm else []),
             pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL, cwd=_empty_cwd(), env=_env(), close_fds=True,
             start_new_session=True,

@@ -312,24 +312,24 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--req-fd", type=int, required=True)
     parser.add_argument("--resp-fd", type=int, required=True)
-    parser.add_argument("--sandbox", choices=isolation.LEVELS, default=isolation.PROCESS)
     args = parser.parse_args()
     sys.dont_write_bytecode = True
     isolation.preimport_worker_modules()
-    if args.sandbox == isolation.STRICT:
-        _supervise_namespaced_worker(args.req_fd, args.resp_fd)
+    planned = isolation.detect_level()
+    if planned.level == isolation.STRICT:
+        _supervise_namespaced_worker(args.req_fd, args.resp_fd, planned)
     else:
-        isolation.set_parent_death_signal()
+        isolation.plan_this_process(planned)
     Worker(args.req_fd, args.resp_fd).serve()
 
 
-def _supervise_namespaced_worker(req_fd: int, resp_fd: int) -> None:
+def _supervise_namespaced_worker(req_fd: int, resp_fd: int, planned) -> None:
     """A worker started without the zygote: fork it into new namespaces (it
     returns here), wait for it, and leave the way it did."""
     isolation.set_parent_death_signal()
     isolation.become_subreaper()
     try:
-        pid = isolation.fork_worker(isolation.STRICT)
+        pid = isolation.fork_worker(planned)
     except OSError:
         return  # serve here, at the level `init` finds
     if pid == 0:

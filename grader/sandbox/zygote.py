@@ -51,8 +51,7 @@ def _child(req_fd: int, resp_fd: int, out_fd: int, control: socket.socket) -> No
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
     sys.dont_write_bytecode = True
-    args = sys.argv[2:]
-    level = args[args.index("--sandbox") + 1] if "--sandbox" in args[:-1] else isolation.PROCESS
+    planned = isolation.detect_level()  # a few ms, while the judge imports its own modules
     isolation.set_parent_death_signal()
     subreaper = isolation.become_subreaper()
     import torch  # the whole point: pay for it once
@@ -108,7 +107,7 @@ def main() -> None:
         if text == "spawn" and len(fds) == 3:
             signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGCHLD])  # until the worker is known
             try:
-                pid = isolation.fork_worker(level)
+                pid = isolation.fork_worker(planned)
             except OSError:
                 pid = -1
             if pid == 0:
