@@ -121,6 +121,7 @@ def test_the_level_is_detected_and_in_the_json_report(escape):
     assert set(sandbox) >= {"level", "network", "uid", "filesystem"}
     assert sandbox["network"] is (escape.level != isolation.STRICT)
     assert sandbox["uid"] == isolation.SANDBOX_UID
+    assert sandbox["seccomp"] is (isolation.seccomp_library() is not None)
     assert report_from_dict(escape.report.to_dict()).sandbox == sandbox
 
 

@@ -82,10 +82,11 @@ class SandboxInfo:
     uid: int | None              # the worker's uid (inside its namespace), None if unknown
     filesystem: str              # in words
     reasons: tuple[str, ...] = field(default=())   # why not stricter
+    seccomp: bool = False        # a system-call filter is loaded (see SECCOMP_DENIED)
 
     def to_dict(self) -> dict:
         return {"level": self.level, "network": self.network, "uid": self.uid,
-                "filesystem": self.filesystem, "reasons": list(self.reasons)}
+                "filesystem": self.filesystem, "seccomp": self.seccomp, "reasons": list(self.reasons)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "SandboxInfo":
@@ -94,12 +95,13 @@ class SandboxInfo:
         return cls(level=level, network=bool(d.get("network", True)),
                    uid=uid if isinstance(uid, int) else None,
                    filesystem=str(d.get("filesystem", "")),
-                   reasons=tuple(str(r) for r in d.get("reasons", ()) or ()))
+                   reasons=tuple(str(r) for r in d.get("reasons", ()) or ()), seccomp=bool(d.get("seccomp")))
 
     def line(self) -> str:
         """One line for a scorecard."""
         uid = f" · uid {self.uid}" if self.uid is not None else ""
-        text = f"sandbox: {self.level}{uid} · {'network' if self.network else 'no network'} · {self.filesystem}"
+        text = (f"sandbox: {self.level}{uid} · {'network' if self.network else 'no network'} · {self.filesystem}"
+                + (" · seccomp" if self.seccomp else ""))
         if self.level != STRICT and self.reasons:
             text += f" · not strict: {self.reasons[0]}"
         return text
@@ -117,10 +119,11 @@ FILESYSTEM = {
 }
 
 
-def info_for(level: str, reasons: tuple[str, ...] = (), uid: int | None = None) -> SandboxInfo:
-    return SandboxInfo(level=level, network=level != STRICT,
+def info_for(level: str, reasons: tuple[str, ...] = (), uid: int | None = None,
+             seccomp: bool = False) -> SandboxInfo:
+    return SandboxInfo(level=level, network=level != STRICT and not seccomp,
                        uid=uid if uid is not None else (SANDBOX_UID if level != PROCESS else os_uid()),
-                       filesystem=FILESYSTEM[level], reasons=tuple(reasons))
+                       filesystem=FILESYSTEM[level], reasons=tuple(reasons), seccomp=seccomp)
 
 
 def os_uid() -> int | None:
@@ -210,6 +213,70 @@ def _capset_none() -> None:
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)     # _LINUX_CAPABILITY_VERSION_3, this process
     data = (ctypes.c_uint32 * 6)()                    # effective, permitted, inheritable x 2: none
     _check(_c().capset(header, data), "capset")
+
+
+# ---------------------------------------------------------------------- seccomp
+# Refused with EPERM once the filter is loaded (strict and uid levels, where
+# libseccomp is installed; loaded through ctypes, no Python dependency).
+SECCOMP_DENIED = (
+    "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot",
+    "unshare", "setns", "bpf", "perf_event_open", "userfaultfd", "kexec_load", "kexec_file_load",
+    "init_module", "finit_module", "delete_module", "keyctl", "add_key", "request_key",
+    "open_by_handle_at", "io_uring_setup", "io_uring_enter", "io_uring_register", "swapon", "swapoff",
+    "reboot", "open_tree", "move_mount", "fsopen", "fsmount", "fsconfig", "fspick", "mount_setattr",
+)
+SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_CMP_NE, AF_UNIX = 0x7FFF0000, 0x00050000, 1, 1
+_seccomp = None
+
+
+class _ArgCmp(ctypes.Structure):
+    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64),
+                ("datum_b", ctypes.c_uint64)]
+
+
+def seccomp_library():
+    """libseccomp through ctypes, or None where it is not installed."""
+    global _seccomp
+    if _seccomp is None:
+        _seccomp = False
+        if sys.platform.startswith("linux"):
+            try:
+                lib = ctypes.CDLL("libseccomp.so.2")
+                lib.seccomp_init.restype = ctypes.c_void_p
+                lib.seccomp_init.argtypes = [ctypes.c_uint32]
+                lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
+                                                       ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
+                lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
+                lib.seccomp_load.argtypes = [ctypes.c_void_p]
+                lib.seccomp_release.argtypes = [ctypes.c_void_p]
+                _seccomp = lib
+            except (OSError, AttributeError):
+                pass
+    return _seccomp or None
+
+
+def load_seccomp_filter() -> bool:
+    """Refuse SECCOMP_DENIED and every socket but AF_UNIX ones (needs no_new_privs
+    or root).  False where libseccomp is missing or refuses."""
+    lib = seccomp_library()
+    if lib is None:
+        return False
+    deny = SCMP_ACT_ERRNO | errno.EPERM
+    ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
+    if not ctx:
+        return False
+    try:
+        for name in SECCOMP_DENIED:
+            number = lib.seccomp_syscall_resolve_name(name.encode())
+            if number >= 0 and lib.seccomp_rule_add_array(ctx, deny, number, 0, None) != 0:
+                return False
+        socket_call = lib.seccomp_syscall_resolve_name(b"socket")
+        not_unix = (_ArgCmp * 1)(_ArgCmp(0, SCMP_CMP_NE, AF_UNIX, 0))
+        if lib.seccomp_rule_add_array(ctx, deny, socket_call, 1, not_unix) != 0:
+            return False
+        return lib.seccomp_load(ctx) == 0
+    finally:
+        lib.seccomp_release(ctx)
 
 
 def set_parent_death_signal() -> None:
@@ -354,7 +421,7 @@ def detect_level(*, refresh: bool = False) -> SandboxInfo:
     if forced in LEVELS and LEVELS.index(forced) < LEVELS.index(level):
         reasons.insert(0, f"{FORCE_ENV}={forced} caps the level")
         level = forced
-    _DETECTED = info_for(level, tuple(reasons))
+    _DETECTED = info_for(level, tuple(reasons), seccomp=level != PROCESS and seccomp_library() is not None)
     return _DETECTED
 
 
@@ -708,6 +775,8 @@ def enter(request: dict | None, staging: str, keep_fds: tuple[int, ...]) -> tupl
     wanted = planned.level
     reasons = list(planned.reasons)
     _keep_fds(keep_fds)
+    if wanted != PROCESS:
+        seccomp_library()   # loaded while every library folder is visible
     if not sys.platform.startswith("linux") or wanted == PROCESS:
         minimal_environment(staging)
         return info_for(PROCESS, tuple(reasons) or ("not requested",)), staging
@@ -720,9 +789,10 @@ def enter(request: dict | None, staging: str, keep_fds: tuple[int, ...]) -> tupl
             else:
                 _capset_none()
             _no_new_privileges()
+            filtered = load_seccomp_filter()
             os.chdir(staging)
             minimal_environment(staging)
-            return info_for(STRICT, uid=os.getuid()), staging
+            return info_for(STRICT, uid=os.getuid(), seccomp=filtered), staging
         except OSError as exc:
             # Half set up: not safe to go on as if strict, nor to go back.
             raise SandboxSetupError(f"the strict sandbox could not be set up ({exc})") from None
@@ -735,9 +805,10 @@ def enter(request: dict | None, staging: str, keep_fds: tuple[int, ...]) -> tupl
             scratch = _uid_scratch(staging)
             _drop_to_sandbox_uid()
             _no_new_privileges()
+            filtered = load_seccomp_filter()
             os.chdir(scratch)
             minimal_environment(scratch)
-            return info_for(UID, tuple(reasons)), scratch
+            return info_for(UID, tuple(reasons), seccomp=filtered), scratch
         except OSError as exc:
             raise SandboxSetupError(f"the uid sandbox could not be set up ({exc})") from None
     minimal_environment(staging)
