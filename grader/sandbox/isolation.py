@@ -280,7 +280,8 @@ def load_seccomp_filter() -> bool:
 
 
 def set_parent_death_signal() -> None:
-    """Die with the parent (the zygote, or the judge for a plain worker)."""
+    """Die with the parent (a single-threaded one: the zygote, or a plain
+    worker supervising its namespaced copy)."""
     if sys.platform.startswith("linux"):
         try:
             _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -519,10 +520,10 @@ def preimport_worker_modules() -> None:
 
 
 def plan_this_process(planned: SandboxInfo) -> None:
-    """A worker started as a plain subprocess, below `strict`: no fork needed."""
+    """A worker started as a plain subprocess, below `strict`: no fork needed
+    (and no parent-death signal: it would follow the judge's *thread*)."""
     global _PLANNED
     _PLANNED = planned
-    set_parent_death_signal()
 
 
 def fork_worker(planned: SandboxInfo) -> int:

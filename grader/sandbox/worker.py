@@ -326,7 +326,6 @@ def main() -> None:
 def _supervise_namespaced_worker(req_fd: int, resp_fd: int, planned) -> None:
     """A worker started without the zygote: fork it into new namespaces (it
     returns here), wait for it, and leave the way it did."""
-    isolation.set_parent_death_signal()
     isolation.become_subreaper()
     try:
         pid = isolation.fork_worker(planned)

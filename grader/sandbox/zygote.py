@@ -51,8 +51,9 @@ def _child(req_fd: int, resp_fd: int, out_fd: int, control: socket.socket) -> No
 def main() -> None:
     control = socket.socket(fileno=int(sys.argv[1]))
     sys.dont_write_bytecode = True
+    # No parent-death signal here: it would follow the judge *thread* that
+    # started us.  The judge going away closes `control`, and we finish().
     planned = isolation.detect_level()  # a few ms, while the judge imports its own modules
-    isolation.set_parent_death_signal()
     subreaper = isolation.become_subreaper()
     import torch  # the whole point: pay for it once
     import grader.sandbox.worker  # noqa: F401
