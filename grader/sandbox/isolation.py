@@ -540,6 +540,8 @@ def fork_worker(planned: SandboxInfo) -> int:
         if pid == 0:
             set_parent_death_signal()
         return pid
+    if os.geteuid() == 0:
+        return _fork_as_root()
     adopter = os.getpid()
     read_end, write_end = os.pipe()
     middle = os.fork()
@@ -586,6 +588,32 @@ def fork_worker(planned: SandboxInfo) -> int:
         return int(text.split()[0])
     except (IndexError, ValueError):
         raise OSError("the sandboxed worker did not start") from None
+
+
+_OWN_PID_NAMESPACE: int | None = None
+
+
+def _fork_as_root() -> int:
+    """Root's shortcut (one fork instead of two): the next child of this
+    process is pid 1 of a new PID namespace, then this process's children go
+    back to its own namespace; the child unshares the rest itself."""
+    global _OWN_PID_NAMESPACE, _IN_NAMESPACES, _NAMESPACE_FAILURE
+    if _OWN_PID_NAMESPACE is None:
+        _OWN_PID_NAMESPACE = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    _unshare(CLONE_NEWPID)
+    pid = os.fork()
+    if pid == 0:
+        set_parent_death_signal()
+        try:
+            _unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)
+            _IN_NAMESPACES = True
+        except OSError as exc:
+            _NAMESPACE_FAILURE = f"new namespaces were refused ({exc})"
+        return 0
+    # Must work (root, our own namespace); if not, later forks would land in
+    # the worker's namespace: the caller gives up on this zygote.
+    _check(_c().setns(ctypes.c_int(_OWN_PID_NAMESPACE), ctypes.c_int(CLONE_NEWPID)), "setns")
+    return pid
 
 
 def _outer_parent() -> int:
