@@ -26,7 +26,7 @@ import grader
 from grader.commands.doctor import doctor_command
 from grader.errors import GraderError
 from grader.results import Status, report_from_dict
-from grader.sandbox import isolation, spawn
+from grader.sandbox import isolation, linux, spawn
 from tests.conftest import FIXTURES, describe, grade, make_submission
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="OS isolation is Linux-only")
@@ -124,7 +124,7 @@ def test_the_level_is_detected_and_in_the_json_report(escape):
     assert set(sandbox) >= {"level", "network", "uid", "filesystem"}
     assert sandbox["network"] is (escape.level != isolation.STRICT)
     assert sandbox["uid"] == isolation.SANDBOX_UID
-    assert sandbox["seccomp"] is (isolation.seccomp_library() is not None)
+    assert sandbox["seccomp"] is (linux.seccomp_library() is not None)
     assert report_from_dict(escape.report.to_dict()).sandbox == sandbox
 
 

@@ -15,26 +15,28 @@ Levels, weakest first (docs/security.md says what each defends):
   holding the staged submission; no network; no capabilities.
 
 At every level the worker gets a minimal environment (an allowlist), keeps
-no file descriptor but its pipes, and dies with its parent; the zygote
+no file descriptor but its pipes, and dies with the zygote; the zygote
 adopts and kills whatever the student's code left running (see zygote.py).
+Where libseccomp is installed, `strict` and `uid` also load a system-call
+filter (linux.py).
 
-The judge calls `detect_level()` (cached, a forked probe of a few ms) and
-sends `worker_request()` in each worker's `init`; the zygote creates the
-namespaces when it forks (`fork_worker`), and the worker finishes the set-up
-in `enter()`, before any student code is imported.  Nothing here raises on a
-machine that refuses a step: the level falls back, with one line saying why.
+Who does what: the zygote calls `detect_level()` (cached, a forked probe of
+a few ms, while the judge imports its own modules) and forks each worker
+with `fork_worker()`, into new namespaces for `strict`; the judge sends
+`worker_request()` (what to hide) in each worker's `init`, and the worker
+finishes the set-up in `enter()`, before any student code is imported, and
+reports the level it reached.  `detect_level()` in the judge serves
+`attn-grade doctor` and `require_isolation()`.  A machine that refuses a step
+gets a weaker level and one line saying why, never a traceback.
 """
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import importlib
 import importlib.util
 import os
 import pkgutil
 import shutil
-import signal
 import site
 import sys
 import tempfile
@@ -43,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.sandbox import linux
 
 GRADER_DIR = str(Path(__file__).resolve().parents[1])   # the installed grader package
 PROCESS, UID, STRICT = "process", "uid", "strict"
@@ -62,14 +65,6 @@ ENV_ALLOWLIST = frozenset({
 
 # Imported lazily inside the worker: imported before its filesystem hides the grader.
 WORKER_PACKAGES = ("grader.procedures", "grader.training")
-
-CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
-CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 24, 36, 38
-SYS_MOUNT_SETATTR = 442                    # the same number on every architecture
-MOUNT_ATTR_RDONLY, AT_RECURSIVE, AT_FDCWD = 0x1, 0x8000, -100
 
 
 # ---------------------------------------------------------------------- the result
@@ -138,180 +133,18 @@ def weakest(infos) -> SandboxInfo | None:
     return min(infos, key=lambda i: (LEVELS.index(i.level), not i.network))
 
 
-# ---------------------------------------------------------------------- libc
-_libc = None
-
-
-def _c():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.syscall.restype = ctypes.c_long
-    return _libc
-
-
-def _check(result: int, what: str) -> int:
-    if result == -1:
-        code = ctypes.get_errno()
-        raise OSError(code, f"{what}: {os.strerror(code)}")
-    return result
-
-
-def _unshare(flags: int) -> None:
-    _check(_c().unshare(ctypes.c_int(flags)), "unshare")
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = lambda s: s.encode() if s is not None else None  # noqa: E731
-    _check(_c().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
-           f"mount {target}")
-
-
-def _prctl(option: int, arg: int = 0) -> int:
-    return _check(_c().prctl(ctypes.c_int(option), ctypes.c_ulong(arg), ctypes.c_ulong(0),
-                             ctypes.c_ulong(0), ctypes.c_ulong(0)), f"prctl {option}")
-
-
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
-
-
-def _read_only_tree(path: str) -> None:
-    """Make `path` and every mount under it read-only (in this mount namespace)."""
-    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
-    result = _c().syscall(ctypes.c_long(SYS_MOUNT_SETATTR), ctypes.c_int(AT_FDCWD), path.encode(),
-                          ctypes.c_uint(AT_RECURSIVE), ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
-    if result == 0:
-        return
-    # Kernels before 5.12: remount each mount read-only, keeping its locked flags.
-    flag_of = {"nosuid": MS_NOSUID, "nodev": MS_NODEV, "noexec": MS_NOEXEC}
-    with open("/proc/self/mountinfo") as f:
-        mounts = [line.split() for line in f]
-    prefix = path.rstrip("/") + "/"
-    for fields in sorted(mounts, key=lambda m: len(m[4])):
-        point = fields[4].replace("\\040", " ")
-        if point != path and not point.startswith(prefix):
-            continue
-        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
-        for option in fields[5].split(","):
-            flags |= flag_of.get(option, 0)
-        try:
-            _mount(None, point, None, flags)
-        except OSError:
-            if point == path:
-                raise
-
-
-def _capset_none() -> None:
-    """Drop every capability (a worker in its own user namespace holds all
-    of them there until now)."""
-    for cap in range(64):
-        if _c().prctl(ctypes.c_int(PR_CAPBSET_DROP), ctypes.c_ulong(cap), 0, 0, 0) != 0:
-            if ctypes.get_errno() == errno.EINVAL:
-                break
-    header = (ctypes.c_uint32 * 2)(0x20080522, 0)     # _LINUX_CAPABILITY_VERSION_3, this process
-    data = (ctypes.c_uint32 * 6)()                    # effective, permitted, inheritable x 2: none
-    _check(_c().capset(header, data), "capset")
-
-
-# ---------------------------------------------------------------------- seccomp
-# Refused with EPERM once the filter is loaded (strict and uid levels, where
-# libseccomp is installed; loaded through ctypes, no Python dependency).
-SECCOMP_DENIED = (
-    "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root", "chroot",
-    "unshare", "setns", "bpf", "perf_event_open", "userfaultfd", "kexec_load", "kexec_file_load",
-    "init_module", "finit_module", "delete_module", "keyctl", "add_key", "request_key",
-    "open_by_handle_at", "io_uring_setup", "io_uring_enter", "io_uring_register", "swapon", "swapoff",
-    "reboot", "open_tree", "move_mount", "fsopen", "fsmount", "fsconfig", "fspick", "mount_setattr",
-)
-SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_CMP_NE, AF_UNIX = 0x7FFF0000, 0x00050000, 1, 1
-_seccomp = None
-
-
-class _ArgCmp(ctypes.Structure):
-    _fields_ = [("arg", ctypes.c_uint), ("op", ctypes.c_int), ("datum_a", ctypes.c_uint64),
-                ("datum_b", ctypes.c_uint64)]
-
-
-def seccomp_library():
-    """libseccomp through ctypes, or None where it is not installed."""
-    global _seccomp
-    if _seccomp is None:
-        _seccomp = False
-        if sys.platform.startswith("linux"):
-            try:
-                lib = ctypes.CDLL("libseccomp.so.2")
-                lib.seccomp_init.restype = ctypes.c_void_p
-                lib.seccomp_init.argtypes = [ctypes.c_uint32]
-                lib.seccomp_rule_add_array.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_int,
-                                                       ctypes.c_uint, ctypes.POINTER(_ArgCmp)]
-                lib.seccomp_syscall_resolve_name.argtypes = [ctypes.c_char_p]
-                lib.seccomp_load.argtypes = [ctypes.c_void_p]
-                lib.seccomp_release.argtypes = [ctypes.c_void_p]
-                _seccomp = lib
-            except (OSError, AttributeError):
-                pass
-    return _seccomp or None
-
-
-def load_seccomp_filter() -> bool:
-    """Refuse SECCOMP_DENIED and every socket but AF_UNIX ones (needs no_new_privs
-    or root).  False where libseccomp is missing or refuses."""
-    lib = seccomp_library()
-    if lib is None:
-        return False
-    deny = SCMP_ACT_ERRNO | errno.EPERM
-    ctx = lib.seccomp_init(SCMP_ACT_ALLOW)
-    if not ctx:
-        return False
-    try:
-        for name in SECCOMP_DENIED:
-            number = lib.seccomp_syscall_resolve_name(name.encode())
-            if number >= 0 and lib.seccomp_rule_add_array(ctx, deny, number, 0, None) != 0:
-                return False
-        socket_call = lib.seccomp_syscall_resolve_name(b"socket")
-        not_unix = (_ArgCmp * 1)(_ArgCmp(0, SCMP_CMP_NE, AF_UNIX, 0))
-        if lib.seccomp_rule_add_array(ctx, deny, socket_call, 1, not_unix) != 0:
-            return False
-        return lib.seccomp_load(ctx) == 0
-    finally:
-        lib.seccomp_release(ctx)
-
-
-def set_parent_death_signal() -> None:
-    """Die with the parent (a single-threaded one: the zygote, or a plain
-    worker supervising its namespaced copy)."""
-    if sys.platform.startswith("linux"):
-        try:
-            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-def become_subreaper() -> bool:
-    """Orphans of this process's descendants become its children (the
-    zygote then kills them, see kill_strays)."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        _prctl(PR_SET_CHILD_SUBREAPER, 1)
-        return True
-    except OSError:
-        return False
-
 
 # ---------------------------------------------------------------------- detection
 _DETECTED: SandboxInfo | None = None
 
 
 def _namespace_flags(root: bool) -> int:
-    flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC
-    return flags if root else flags | CLONE_NEWUSER
+    flags = linux.CLONE_NEWNS | linux.CLONE_NEWPID | linux.CLONE_NEWNET | linux.CLONE_NEWIPC
+    return flags if root else flags | linux.CLONE_NEWUSER
 
 
 def _map_user(uid: int, gid: int) -> None:
-    """After unshare(CLONE_NEWUSER) as a normal user: be SANDBOX_UID inside."""
+    """After unshare(linux.CLONE_NEWUSER) as a normal user: be SANDBOX_UID inside."""
     with open("/proc/self/setgroups", "w") as f:
         f.write("deny")
     with open("/proc/self/uid_map", "w") as f:
@@ -324,14 +157,14 @@ def enter_namespaces() -> None:
     """unshare() the worker's namespaces (the next child is pid 1 of the new PID namespace)."""
     root = os.geteuid() == 0
     uid, gid = os.geteuid(), os.getegid()
-    _unshare(_namespace_flags(root))
+    linux.unshare(_namespace_flags(root))
     if not root:
         _map_user(uid, gid)
 
 
 def _probe(step) -> str | None:
     """Run `step` in a forked child; None if it worked, else why not."""
-    _c()                      # load libc here: the child of a threaded judge must not
+    linux.libc()                      # load libc here: the child of a threaded judge must not
     tempfile.gettempdir()     # take the loader's (or anything else's) locks
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -361,13 +194,13 @@ def _probe(step) -> str | None:
 
 def _strict_probe() -> None:  # pragma: no cover - runs in a probe child
     enter_namespaces()
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
     target = tempfile.gettempdir()
-    _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m")
-    _read_only_tree(target)
+    linux.mount("tmpfs", target, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=1m")
+    linux.read_only_tree(target)
     if os.fork() == 0:  # pid 1 of the new PID namespace: a fresh /proc must mount
         try:
-            _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+            linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
         except OSError:
             os._exit(1)
         os._exit(0)
@@ -422,7 +255,7 @@ def detect_level(*, refresh: bool = False) -> SandboxInfo:
     if forced in LEVELS and LEVELS.index(forced) < LEVELS.index(level):
         reasons.insert(0, f"{FORCE_ENV}={forced} caps the level")
         level = forced
-    _DETECTED = info_for(level, tuple(reasons), seccomp=level != PROCESS and seccomp_library() is not None)
+    _DETECTED = info_for(level, tuple(reasons), seccomp=level != PROCESS and linux.seccomp_library() is not None)
     return _DETECTED
 
 
@@ -538,7 +371,7 @@ def fork_worker(planned: SandboxInfo) -> int:
     if planned.level != STRICT or not sys.platform.startswith("linux"):
         pid = os.fork()
         if pid == 0:
-            set_parent_death_signal()
+            linux.set_parent_death_signal()
         return pid
     if os.geteuid() == 0:
         return _fork_as_root()
@@ -560,8 +393,8 @@ def fork_worker(planned: SandboxInfo) -> int:
             os.read(gate_read, 1)          # EOF: the intermediate is exiting
             os.close(gate_read)
             _wait_until_adopted_by(adopter)
-            set_parent_death_signal()
-            if _outer_parent() != adopter:
+            linux.set_parent_death_signal()
+            if linux.outer_parent() != adopter:
                 os._exit(1)                # the adopter died meanwhile
             _IN_NAMESPACES = True
             return 0
@@ -582,7 +415,7 @@ def fork_worker(planned: SandboxInfo) -> int:
         _NAMESPACE_FAILURE = f"new namespaces were refused ({text.removeprefix('failed ')})"
         pid = os.fork()
         if pid == 0:
-            set_parent_death_signal()
+            linux.set_parent_death_signal()
         return pid
     try:
         return int(text.split()[0])
@@ -600,81 +433,28 @@ def _fork_as_root() -> int:
     global _OWN_PID_NAMESPACE, _IN_NAMESPACES, _NAMESPACE_FAILURE
     if _OWN_PID_NAMESPACE is None:
         _OWN_PID_NAMESPACE = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-    _unshare(CLONE_NEWPID)
+    linux.unshare(linux.CLONE_NEWPID)
     pid = os.fork()
     if pid == 0:
-        set_parent_death_signal()
+        linux.set_parent_death_signal()
         try:
-            _unshare(CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC)
+            linux.unshare(linux.CLONE_NEWNS | linux.CLONE_NEWNET | linux.CLONE_NEWIPC)
             _IN_NAMESPACES = True
         except OSError as exc:
             _NAMESPACE_FAILURE = f"new namespaces were refused ({exc})"
         return 0
     # Must work (root, our own namespace); if not, later forks would land in
     # the worker's namespace: the caller gives up on this zygote.
-    _check(_c().setns(ctypes.c_int(_OWN_PID_NAMESPACE), ctypes.c_int(CLONE_NEWPID)), "setns")
+    linux.setns(_OWN_PID_NAMESPACE, linux.CLONE_NEWPID)
     return pid
-
-
-def _outer_parent() -> int:
-    """Our parent's pid as the judge sees it (getppid() says 0 from inside a
-    new PID namespace; /proc is still the judge's here)."""
-    try:
-        with open("/proc/self/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return -1
 
 
 def _wait_until_adopted_by(adopter: int) -> None:
     for _ in range(5000):
-        if _outer_parent() == adopter:
+        if linux.outer_parent() == adopter:
             return
         time.sleep(0.001)
     os._exit(1)
-
-
-def children_of(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except (OSError, ValueError):
-        pass
-    found = []  # without CONFIG_PROC_CHILDREN: scan /proc
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except (OSError, ValueError, IndexError):
-                pass
-    return found
-
-
-def kill_strays(keep: set[int]) -> int:
-    """SIGKILL every child of this process not in `keep`, with its descendants
-    (what a student's code left running: as a subreaper we adopted it)."""
-    killed = 0
-    stack = [p for p in children_of(os.getpid()) if p not in keep]
-    seen: set[int] = set()
-    while stack:
-        pid = stack.pop()
-        if pid in seen or pid in keep:   # (a worker may still be its exiting intermediate's child)
-            continue
-        seen.add(pid)
-        try:
-            os.kill(pid, signal.SIGSTOP)   # no more forking while we look at its children
-        except OSError:
-            continue
-        stack.extend(children_of(pid))
-    for pid in seen:
-        try:
-            os.kill(pid, signal.SIGKILL)
-            killed += 1
-        except OSError:
-            pass
-    return killed
 
 
 # ---------------------------------------------------------------------- worker side
@@ -750,36 +530,36 @@ def _strict_filesystem(staging: str, hide: list[str], files: dict[str, bytes]) -
                   key=lambda p: p.count("/"))
     # Folders to show again inside a hidden one (a virtual environment under $HOME).
     keep = {n: os.open(n, os.O_PATH | os.O_DIRECTORY) for n in needed if any(_inside(n, h) for h in hide)}
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    _read_only_tree("/")
+    linux.mount(None, "/", None, linux.MS_REC | linux.MS_PRIVATE)
+    linux.read_only_tree("/")
     hidden = []
     for folder in hide:   # outer folders first; an inner one may be visible again through `keep`
         if not os.path.isdir(folder):
             continue
-        _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=0755")
+        linux.mount("tmpfs", folder, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=1m,mode=0755")
         hidden.append(folder)
         for path, fd in keep.items():
             if _inside(path, folder):
                 os.makedirs(path, exist_ok=True)
-                _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-                _read_only_tree(path)
+                linux.mount(f"/proc/self/fd/{fd}", path, None, linux.MS_BIND | linux.MS_REC)
+                linux.read_only_tree(path)
         if _inside(staging, folder):
             os.makedirs(staging, exist_ok=True)
     for fd in keep.values():
         os.close(fd)
     for folder in hidden:
-        _read_only_tree(folder)
+        linux.read_only_tree(folder)
     # The one writable place: the scratch folder, over the staging folder's path.
-    _mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV,
+    linux.mount("tmpfs", staging, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV,
            f"size={SCRATCH_SIZE},mode=0700,uid={SANDBOX_UID},gid={SANDBOX_GID}")
     _write_files(staging, files, SANDBOX_UID if root else None)
     if os.path.isdir("/dev/shm"):
-        _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "size=64m,mode=1777")
+        linux.mount("tmpfs", "/dev/shm", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, "size=64m,mode=1777")
     try:
-        _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        linux.mount("proc", "/proc", "proc", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC)
     except OSError:
         # No fresh /proc (a masked one, in a container): hide the judge's entirely.
-        _mount("tmpfs", "/proc", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m")
+        linux.mount("tmpfs", "/proc", "tmpfs", linux.MS_NOSUID | linux.MS_NODEV | linux.MS_NOEXEC, "size=1m")
 
 
 def _drop_to_sandbox_uid() -> None:
@@ -790,7 +570,7 @@ def _drop_to_sandbox_uid() -> None:
 
 def _no_new_privileges() -> None:
     try:
-        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        linux.prctl(linux.PR_SET_NO_NEW_PRIVS, 1)
     except OSError:
         pass
 
@@ -805,7 +585,7 @@ def enter(request: dict | None, staging: str, keep_fds: tuple[int, ...]) -> tupl
     reasons = list(planned.reasons)
     _keep_fds(keep_fds)
     if wanted != PROCESS:
-        seccomp_library()   # loaded while every library folder is visible
+        linux.seccomp_library()   # loaded while every library folder is visible
     if not sys.platform.startswith("linux") or wanted == PROCESS:
         minimal_environment(staging)
         return info_for(PROCESS, tuple(reasons) or ("not requested",)), staging
@@ -816,9 +596,9 @@ def enter(request: dict | None, staging: str, keep_fds: tuple[int, ...]) -> tupl
             if os.geteuid() == 0:
                 _drop_to_sandbox_uid()
             else:
-                _capset_none()
+                linux.drop_capabilities()
             _no_new_privileges()
-            filtered = load_seccomp_filter()
+            filtered = linux.load_seccomp_filter()
             os.chdir(staging)
             minimal_environment(staging)
             return info_for(STRICT, uid=os.getuid(), seccomp=filtered), staging
@@ -834,7 +614,7 @@ def enter(request: dict | None, staging: str, keep_fds: tuple[int, ...]) -> tupl
             scratch = _uid_scratch(staging)
             _drop_to_sandbox_uid()
             _no_new_privileges()
-            filtered = load_seccomp_filter()
+            filtered = linux.load_seccomp_filter()
             os.chdir(scratch)
             minimal_environment(scratch)
             return info_for(UID, tuple(reasons), seccomp=filtered), scratch

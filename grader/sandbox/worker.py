@@ -27,7 +27,7 @@ import traceback
 
 import torch
 
-from grader.sandbox import guards, isolation, protocol
+from grader.sandbox import guards, isolation, linux, protocol
 from grader.sandbox.protocol import Handle
 
 MAX_TRACEBACK_FRAMES = 8
@@ -326,7 +326,7 @@ def main() -> None:
 def _supervise_namespaced_worker(req_fd: int, resp_fd: int, planned) -> None:
     """A worker started without the zygote: fork it into new namespaces (it
     returns here), wait for it, and leave the way it did."""
-    isolation.become_subreaper()
+    linux.become_subreaper()
     try:
         pid = isolation.fork_worker(planned)
     except OSError:

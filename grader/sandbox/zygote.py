@@ -24,7 +24,7 @@ import signal
 import socket
 import sys
 
-from grader.sandbox import isolation
+from grader.sandbox import isolation, linux
 
 
 def _child(req_fd: int, resp_fd: int, out_fd: int, control: socket.socket) -> None:
@@ -54,7 +54,7 @@ def main() -> None:
     # No parent-death signal here: it would follow the judge *thread* that
     # started us.  The judge going away closes `control`, and we finish().
     planned = isolation.detect_level()  # a few ms, while the judge imports its own modules
-    subreaper = isolation.become_subreaper()
+    subreaper = linux.become_subreaper()
     import torch  # the whole point: pay for it once
     import grader.sandbox.worker  # noqa: F401
 
@@ -85,12 +85,12 @@ def main() -> None:
             if len(statuses) > 4096:
                 statuses.pop(next(iter(statuses)))
         if reaped and subreaper:
-            isolation.kill_strays(workers)
+            linux.kill_strays(workers)
 
     def finish():
         if subreaper:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            isolation.kill_strays(set(workers))
+            linux.kill_strays(set(workers))
         os._exit(0)
 
     signal.signal(signal.SIGCHLD, reap)
