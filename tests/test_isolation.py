@@ -64,10 +64,15 @@ def _marker_processes(marker: str) -> list[int]:
 
 
 def _levels() -> list[str]:
+    """This machine's level, and the weaker ones it can be capped to: `uid`
+    (a root Docker container) where Python is readable by its uid, and
+    `process` (leftovers are then killed by the zygote, not a PID namespace)."""
     best = isolation.detect_level()
     levels = [best.level]
     if best.level == isolation.STRICT and isolation.uid_level_problem() is None:
-        levels.append(isolation.UID)   # the level of a root Docker container without namespaces
+        levels.append(isolation.UID)
+    if best.level != isolation.PROCESS:
+        levels.append(isolation.PROCESS)
     return levels
 
 
@@ -122,9 +127,12 @@ def test_the_level_is_detected_and_in_the_json_report(escape):
     sandbox = escape.report.to_dict()["sandbox"]
     assert sandbox["level"] == escape.level
     assert set(sandbox) >= {"level", "network", "uid", "filesystem"}
-    assert sandbox["network"] is (escape.level != isolation.STRICT)
-    assert sandbox["uid"] == isolation.SANDBOX_UID
-    assert sandbox["seccomp"] is (linux.seccomp_library() is not None)
+    assert sandbox["network"] is not (escape.level == isolation.STRICT or sandbox["seccomp"])
+    if escape.level != isolation.PROCESS:
+        assert sandbox["uid"] == isolation.SANDBOX_UID
+        assert sandbox["seccomp"] is (linux.seccomp_library() is not None)
+    else:
+        assert sandbox["uid"] == os.getuid() and sandbox["reasons"]
     assert report_from_dict(escape.report.to_dict()).sandbox == sandbox
 
 

@@ -21,7 +21,6 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 ZYGOTE_START_TIMEOUT = 180.0
 ZYGOTE_EXIT_TIMEOUT = 2.0

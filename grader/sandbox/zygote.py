@@ -11,10 +11,11 @@ Control protocol over a Unix socket (the judge side lives in spawn.py):
     zygote -> "pid <n>"
     judge -> "status <n>"   zygote -> "status <n> <wait status or 'running'>"
 
-Isolation (isolation.py): `--sandbox strict` forks each worker into new
-namespaces.  The zygote is a subreaper: whatever a worker's code leaves
-running (a double fork + setsid) is adopted by the zygote when its parent
-dies, and killed when a worker exits and when the judge goes away.
+Isolation (isolation.py): the zygote detects the sandbox level when it
+starts and forks each worker with `isolation.fork_worker` (into new
+namespaces for `strict`).  It is a subreaper: whatever a worker's code
+leaves running (a double fork + setsid) is adopted by the zygote when its
+parent dies, and killed when a worker exits and when the judge goes away.
 """
 
 from __future__ import annotations
@@ -88,9 +89,16 @@ def main() -> None:
             linux.kill_strays(workers)
 
     def finish():
+        """The judge went away: end every worker and all they left running."""
         if subreaper:
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-            linux.kill_strays(set(workers))
+            linux.kill_strays(set())
+            while True:  # what the dying leave behind is adopted by us: end it too
+                try:
+                    os.waitpid(-1, 0)
+                except ChildProcessError:
+                    break
+                linux.kill_strays(set())
         os._exit(0)
 
     signal.signal(signal.SIGCHLD, reap)
