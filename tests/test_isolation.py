@@ -90,6 +90,9 @@ def escape(request, tmp_path_factory):
             .replace("__GRADER_DIR__", str(GRADER_DIR)).replace("__JUDGE_PID__", str(os.getpid()))
             .replace("__PORT__", str(listener.getsockname()[1])).replace("__SECRET__", secret)
             .replace("__MARKER__", marker))
+    classmate = make_submission(tmp_path_factory.mktemp("classmate") / "submission", base=None,
+                                overrides={"ex01_attention.py": "# a classmate's work\n"}) / "ex01_attention.py"
+    text = text.replace("__CLASSMATE__", str(classmate))
     submission = make_submission(tmp_path_factory.mktemp("escape") / "submission", {"ex01_attention.py": text})
     before = _grader_files()
     os.environ[SECRET_VARIABLE] = secret
@@ -100,7 +103,8 @@ def escape(request, tmp_path_factory):
         result = report.exercises[0]
         probes = dict(re.findall(r"^PROBE ([\w-]+): (.*)$", result.output, re.M))
         yield SimpleNamespace(level=level, report=report, result=result, probes=probes, marker=marker,
-                              listener=listener, before=before, after=after, secret=secret)
+                              listener=listener, before=before, after=after, secret=secret,
+                              classmate=classmate.read_text(encoding="utf-8"))
     finally:
         os.environ.pop(SECRET_VARIABLE, None)
         listener.close()
@@ -150,6 +154,12 @@ def test_the_grader_package_cannot_be_written(escape):
     assert not list(GRADER_DIR.rglob(f"{escape.marker}*"))
     if escape.level == isolation.STRICT:
         assert escape.probes.get("grader-visible") == "no"
+
+
+def test_a_classmates_submission_cannot_be_rewritten(escape):
+    _need(escape, isolation.STRICT, isolation.UID)
+    assert escape.probes.get("classmate-write", "").startswith("blocked"), escape.probes
+    assert escape.classmate == "# a classmate's work\n"
 
 
 def test_the_judges_proc_entries_are_out_of_reach(escape):
