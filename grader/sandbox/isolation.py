@@ -512,15 +512,12 @@ def _needed_paths() -> list[str]:
     if torch_spec is not None and torch_spec.origin:
         candidates.append(os.path.dirname(os.path.dirname(torch_spec.origin)))
     try:
-        candidates += site.getsitepackages()
+        candidates += [*site.getsitepackages(), site.getusersitepackages()]   # pip install --user
     except AttributeError:  # pragma: no cover
         pass
-    out = []
-    for path in candidates:
-        real = os.path.realpath(path)
-        if os.path.isdir(real) and real not in out:
-            out.append(real)
-    return out
+    candidates += [p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages")]
+    real = {os.path.realpath(p) for p in candidates if p and os.path.isdir(p)}
+    return sorted(p for p in real if not any(_inside(p, q) and p != q for q in real))  # outermost only
 
 
 def _strict_filesystem(staging: str, hide: list[str], files: dict[str, bytes]) -> None:
