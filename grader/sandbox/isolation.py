@@ -162,9 +162,10 @@ def enter_namespaces() -> None:
         _map_user(uid, gid)
 
 
-def _probe(step) -> str | None:
-    """Run `step` in a forked child; None if it worked, else why not."""
-    linux.libc()                      # load libc here: the child of a threaded judge must not
+def _start_probe(step):
+    """Run `step` in a forked child; returns a function that waits for it and
+    says None if it worked, else why not."""
+    linux.libc()              # load libc here: the child of a threaded judge must not
     tempfile.gettempdir()     # take the loader's (or anything else's) locks
     read_end, write_end = os.pipe()
     pid = os.fork()
@@ -178,18 +179,26 @@ def _probe(step) -> str | None:
         os.write(write_end, message or b"")
         os._exit(0 if not message else 1)
     os.close(write_end)
-    chunks = []
-    while True:
-        chunk = os.read(read_end, 4096)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(read_end)
-    _, status = os.waitpid(pid, 0)
-    message = b"".join(chunks).decode(errors="replace")
-    if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
-        return None
-    return message or f"the probe died ({status})"
+
+    def outcome() -> str | None:
+        chunks = []
+        while True:
+            chunk = os.read(read_end, 4096)
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(read_end)
+        _, status = os.waitpid(pid, 0)
+        message = b"".join(chunks).decode(errors="replace")
+        if os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
+            return None
+        return message or f"the probe died ({status})"
+
+    return outcome
+
+
+def _probe(step) -> str | None:
+    return _start_probe(step)()
 
 
 def _strict_probe() -> None:  # pragma: no cover - runs in a probe child
@@ -226,10 +235,19 @@ def uid_level_problem() -> str | None:
     return _probe(_uid_probe)
 
 
-def detect_level(*, refresh: bool = False) -> SandboxInfo:
+def start_detection():
+    """Start probing now and return `detect_level` to call later: the zygote
+    imports torch meanwhile."""
+    if _DETECTED is None and sys.platform.startswith("linux"):
+        strict_probe = _start_probe(_strict_probe)
+        return lambda: detect_level(strict_probe=strict_probe)
+    return detect_level
+
+
+def detect_level(*, refresh: bool = False, strict_probe=None) -> SandboxInfo:
     """The strongest level this machine reaches (probed once per process)."""
     global _DETECTED
-    if _DETECTED is not None and not refresh:
+    if _DETECTED is not None and not refresh and strict_probe is None:
         return _DETECTED
     reasons: list[str] = []
     level = PROCESS
@@ -237,7 +255,7 @@ def detect_level(*, refresh: bool = False) -> SandboxInfo:
         reasons.append(f"namespaces and uid switching need Linux (this is {sys.platform})")
     else:
         root = os.geteuid() == 0
-        why = _probe(_strict_probe)
+        why = (strict_probe or _start_probe(_strict_probe))()
         if why is None:
             level = STRICT
         else:

@@ -54,12 +54,14 @@ def main() -> None:
     sys.dont_write_bytecode = True
     # No parent-death signal here: it would follow the judge *thread* that
     # started us.  The judge going away closes `control`, and we finish().
-    planned = isolation.detect_level()  # a few ms, while the judge imports its own modules
+    detected = isolation.start_detection()  # a probe runs while we import torch
     subreaper = linux.become_subreaper()
     import torch  # the whole point: pay for it once
     import grader.sandbox.worker  # noqa: F401
 
-    isolation.preimport_worker_modules()
+    planned = detected()
+    if planned.level == isolation.STRICT:   # its workers will not see the grader's files
+        isolation.preimport_worker_modules()
 
     if "--warm" in sys.argv[2:]:
         # The first meta-device op (and the first optimizer step) imports
