@@ -108,6 +108,7 @@ class Report:
     # "reference": each exercise graded on the grader's earlier exercises;
     # "own": on the student's own files end to end (runner.GradingOptions).
     dependencies: str = "reference"
+    sandbox: dict = field(default_factory=dict)   # the workers' isolation (isolation.SandboxInfo)
 
     @property
     def total(self) -> float:
@@ -131,6 +132,7 @@ class Report:
             "device": self.device,
             "dependencies": self.dependencies,
             "duration": round(self.duration, 3),
+            "sandbox": dict(self.sandbox),
             "total": round(self.total, 4),
             "max_total": self.max_total,
             "exercises": [e.to_dict() for e in self.exercises],
@@ -184,7 +186,7 @@ def report_from_dict(d: dict) -> Report:
         exercises=[exercise_result_from_dict(e) for e in d["exercises"]],
         grader_version=d.get("grader_version", ""), device=d.get("device", "cpu"),
         duration=d.get("duration", 0.0), grader_fingerprint=d.get("grader_fingerprint", ""),
-        dependencies=d.get("dependencies", "own"),
+        dependencies=d.get("dependencies", "own"), sandbox=dict(d.get("sandbox") or {}),
     )
 
 

@@ -46,6 +46,7 @@ from grader.results import (
     exercise_status,
     split_points,
 )
+from grader.sandbox import isolation
 from grader.sandbox.client import StudentModule, WorkerClient
 from grader.submission import Submission
 
@@ -467,6 +468,8 @@ def grade(submission_path: str | os.PathLike, exercises: list[Exercise],
             client.close()
         shutil.rmtree(workdir, ignore_errors=True)
     fingerprint.verify(judge_files)  # changed while grading: GraderChanged, exit code 3
+    sandbox = isolation.weakest(c.sandbox for c in clients.values()) or isolation.detect_level()
+    report.sandbox = sandbox.to_dict()
     report.duration = time.perf_counter() - started
     return report
 

@@ -312,7 +312,8 @@ class Submission:
 REFLECTIVE_MODULES = {"gc", "ctypes", "_ctypes", "importlib", "grader", "cffi"}
 # What of them students do write, harmlessly: freeing memory in a training
 # notebook, reloading an edited module, the notebook's self-check cell.
-HARMLESS_USES = {("gc", "collect"), ("importlib", "reload"), ("grader", "check")}
+HARMLESS_USES = {("gc", "collect"), ("importlib", "reload"), ("grader", "check"),
+                 ("grader.notebook", "check")}
 REFLECTIVE_ATTRIBUTES = {
     "__closure__", "__bases__", "__base__", "__mro__", "__wrapped__", "__globals__",
     "__subclasses__", "__code__", "__builtins__", "__getattribute__", "__import__",
@@ -357,7 +358,7 @@ class _ReflectionScan(ast.NodeVisitor):
         root = (node.module or "").split(".")[0]
         if node.level == 0 and root in REFLECTIVE_MODULES:
             names = [alias.name for alias in node.names]
-            if node.module != root or any((root, name) not in HARMLESS_USES for name in names):
+            if any((node.module, name) not in HARMLESS_USES for name in names):
                 self.flag(node, f"`from {node.module} import {', '.join(names)}`")
         elif node.level == 0 and root == "sys":
             for alias in node.names:

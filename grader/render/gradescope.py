@@ -23,6 +23,7 @@ from grader.render.points import points_text
 from grader.render.sanitize import clean
 from grader.render.options import DEFAULT, RenderOptions
 from grader.results import ExerciseResult, Report, Status, TestResult
+from grader.sandbox import isolation
 
 VISIBILITY = "visible"         # students see every test's name, score and output
 STATUS_LABEL = {
@@ -63,7 +64,7 @@ def test_output(ex: ExerciseResult, test: TestResult) -> str:
 def summary(report: Report) -> str:
     version = f" {report.grader_version}" if report.grader_version else ""
     lines = [f"attn-grade{version} · seed {report.seed} (reproduce with "
-             f"--seed {report.seed}) · device {report.device}",
+             f"--seed {report.seed}) · device {report.device}", *filter(None, [isolation.describe(report.sandbox)]),
              f"total: {points_text(report.total)}/{points_text(report.max_total)} points", ""]
     for ex in report.exercises:
         lines.append(f"{ex.number} · {ex.slug}: {points_text(ex.points)}/{points_text(ex.max_points)} "

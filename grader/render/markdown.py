@@ -30,6 +30,7 @@ from grader.render.options import DEFAULT, RenderOptions
 from grader.render.points import points_text, score_text
 from grader.render.sanitize import md_cell, md_code_block, md_code_span, md_inline
 from grader.results import ExerciseResult, Report, Status, TestResult
+from grader.sandbox import isolation
 
 LABEL = {
     Status.PASSED: "✅ passed",
@@ -83,7 +84,8 @@ def scorecard(report: Report, options: RenderOptions = DEFAULT) -> list[str]:
     numbers = [ex.number for ex in report.exercises]
     lines += ["", f"seed {report.seed} (reproduce with {md_code_span(options.rerun(report.seed, numbers))}) "
                   f"· device {cell(report.device)} · {report.duration:.1f} s"
-                  + (f" · attn-grade {cell(report.grader_version)}" if report.grader_version else "")]
+                  + (f" · attn-grade {cell(report.grader_version)}" if report.grader_version else ""),
+              *(["", cell(isolation.describe(report.sandbox))] if report.sandbox else [])]
     return lines
 
 

@@ -28,6 +28,7 @@ from grader.render.tensors import Grid, shade
 from grader.render.points import score_text
 from grader.render.sanitize import clean, one_line
 from grader.results import ExerciseResult, Report, Status, TestResult
+from grader.sandbox import isolation
 
 MAX_GROUPS_PER_EXERCISE = 6
 MAX_OUTPUT_CHARS = 1200
@@ -57,7 +58,8 @@ def scorecard_table(report: Report, options: RenderOptions = DEFAULT) -> Table:
                   box=box.ROUNDED, title_justify="left",
                   caption=Text(f"seed {report.seed} (reproduce with {rerun}) · "
                                f"device {one_line(report.device)} · {report.duration:.1f} s · "
-                               f"--dependencies {one_line(report.dependencies)}"),
+                               f"--dependencies {one_line(report.dependencies)}"
+                               + (f"\n{isolation.describe(report.sandbox)}" if report.sandbox else "")),
                   caption_justify="left")
     table.add_column("#", justify="right")
     table.add_column("exercise")

@@ -27,7 +27,7 @@ from grader.outcomes import (  # re-exported for tests and procedures
     StudentTimeout,
 )
 from grader.results import Status
-from grader.sandbox import protocol, spawn
+from grader.sandbox import isolation, protocol, spawn
 from grader.sandbox.protocol import Handle
 
 DEFAULT_CALL_TIMEOUT = float(os.environ.get("ATTN_GRADE_CALL_TIMEOUT", "10"))
@@ -126,6 +126,7 @@ class WorkerClient:
         self.load_names: list[str] | None = None
         self.load_failure: BaseException | None = None
         self.init_id = 0
+        self.sandbox: isolation.SandboxInfo | None = None   # what the last worker reached at `init`
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -144,14 +145,20 @@ class WorkerClient:
         init = {"op": "init", "id": self.init_id, "staging": self.staging,
                 "generation": self.generation,
                 "forbidden": list(self.forbidden), "forbidden_scope": list(self.forbidden_scope),
-                "memory_cap": self.memory_cap, "device": self.device}
+                "memory_cap": self.memory_cap, "device": self.device,
+                "sandbox": isolation.worker_request()}
         protocol.write_frame(self.req_fd, init, [])  # a fresh pipe: a small frame never blocks
 
     def ensure_ready(self) -> None:
         if self.proc is None:
             self.start()
         if not self.ready:
-            self._receive(START_TIMEOUT, "starting the worker", self.init_id, harness=True)
+            reply, _ = self._receive(START_TIMEOUT, "starting the worker", self.init_id, harness=True)
+            if not reply.get("ok"):  # isolation could not be set up: no student code runs
+                self._died()
+                raise StudentCrashed(f"the worker did not start: {reply.get('message', '')}")
+            reached = isolation.SandboxInfo.from_dict((reply.get("value") or {}).get("sandbox") or {})
+            self.sandbox = isolation.weakest([self.sandbox, reached])
             self.ready = True
 
     def load(self) -> list[str]:

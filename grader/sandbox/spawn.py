@@ -23,6 +23,7 @@ from pathlib import Path
 
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 ZYGOTE_START_TIMEOUT = 180.0
+ZYGOTE_EXIT_TIMEOUT = 2.0
 
 
 def _env() -> dict:
@@ -213,6 +214,12 @@ class Zygote:
             self.sock.close()
         except OSError:
             pass
+        if self.ready:
+            # Seeing the socket close, it kills what workers left running, then exits.
+            try:
+                self.proc.wait(timeout=ZYGOTE_EXIT_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):

@@ -21,13 +21,14 @@ import argparse
 import importlib
 import inspect
 import os
+import signal
 import sys
 import traceback
 
 import torch
 
 from grader.results import Status
-from grader.sandbox import guards, protocol
+from grader.sandbox import guards, isolation, linux, protocol
 from grader.sandbox.protocol import Handle
 
 MAX_TRACEBACK_FRAMES = 8
@@ -144,7 +145,16 @@ class Worker:
 
     # ------------------------------------------------------------ ops
     def op_init(self, request: dict) -> dict:
-        self.staging = os.path.realpath(request["staging"])
+        in_use = _address_space_in_use()
+        # Isolation first (isolation.py): a scratch folder, a uid, namespaces.
+        try:
+            sandbox, scratch = isolation.enter(request.get("sandbox"), os.path.realpath(request["staging"]),
+                                               keep_fds=(self.req_fd, self.resp_fd))
+        except isolation.SandboxSetupError as exc:
+            protocol.write_frame(self.resp_fd, {"ok": False, "kind": "crashed", "type": "SandboxSetupError",
+                                                "message": str(exc), "traceback": ""}, [])
+            os._exit(3)
+        self.staging = scratch
         self.generation = int(request.get("generation", 0))
         self.scope = tuple(request.get("forbidden_scope", ()))
         self.tripwires.install(request.get("forbidden", ()))
@@ -152,7 +162,7 @@ class Worker:
         os.chdir(self.staging)
         cap = request.get("memory_cap")
         if cap and request.get("device", "cpu") == "cpu":
-            guards.limit_resources(int(cap) + _address_space_in_use())
+            guards.limit_resources(int(cap) + in_use)
         else:
             guards.limit_resources(None)
         # Hidden tests use tiny tensors: one thread is several times faster
@@ -160,7 +170,7 @@ class Worker:
         torch.set_num_threads(int(request.get("threads") or 1))
         self.state = guards.GlobalState()
         return {"ok": True, "value": {"pid": os.getpid(), "torch": torch.__version__,
-                                       "python": sys.version.split()[0]}}
+                                       "python": sys.version.split()[0], "sandbox": sandbox.to_dict()}}
 
     def op_load(self, names: list[str]):
         loaded = {}
@@ -310,7 +320,38 @@ def main() -> None:
     parser.add_argument("--resp-fd", type=int, required=True)
     args = parser.parse_args()
     sys.dont_write_bytecode = True
+    isolation.preimport_worker_modules()
+    planned = isolation.detect_level()
+    if planned.level == isolation.STRICT:
+        _supervise_namespaced_worker(args.req_fd, args.resp_fd, planned)
+    else:
+        isolation.plan_this_process(planned)
     Worker(args.req_fd, args.resp_fd).serve()
+
+
+def _supervise_namespaced_worker(req_fd: int, resp_fd: int, planned) -> None:
+    """A worker started without the zygote: fork it into new namespaces (it
+    returns here), wait for it, and leave the way it did."""
+    linux.become_subreaper()
+    try:
+        pid = isolation.fork_worker(planned)
+    except OSError:
+        return  # serve here, at the level `init` finds
+    if pid == 0:
+        return
+    os.close(req_fd)
+    os.close(resp_fd)
+    while True:
+        try:
+            done, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(1)
+        if done == pid:
+            break
+    if os.WIFSIGNALED(status):
+        signal.signal(os.WTERMSIG(status), signal.SIG_DFL)
+        os.kill(os.getpid(), os.WTERMSIG(status))
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
 if __name__ == "__main__":
