@@ -14,6 +14,7 @@ from grader.ci import render_command
 from grader.commands.batch import batch_command, diff_command, merge_command
 from grader.commands import grading
 from grader.commands.grading import all_command, exercise_command
+from grader.commands.doctor import doctor_command
 from grader.commands.listing import list_command
 from grader.commands.repro import repro_command
 from grader.commands.watch import watch_command
@@ -34,7 +35,7 @@ def main() -> None:
 
 for _command in (list_command, exercise_command, all_command, generate_command, batch_command,
                  merge_command, diff_command, verify_command, render_command, export_student_command,
-                 repro_command, watch_command):
+                 repro_command, watch_command, doctor_command):
     main.add_command(_command)
 
 

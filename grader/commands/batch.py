@@ -21,6 +21,7 @@ from grader.commands.options import use
 from grader.course import course_seed
 from grader.errors import ExitCode, GraderError, handle_errors
 from grader.results import FeedbackLevel
+from grader.sandbox import isolation
 
 BATCH_FORMATS = GRADEBOOK_FORMATS + lms.LMS_FORMATS
 
@@ -93,7 +94,8 @@ def write_outputs(book, output: Path, fmt: str, roster: dict[str, lms.RosterEntr
 @click.option("--solutions", type=click.Path(path_type=Path), default=None,
               help="The reference solutions: code identical to them is flagged "
                    "[default: ./solutions if there].")
-@use("seed", "max_examples", "no_train", "device", "dependencies", device="cpu")
+@use("seed", "max_examples", "no_train", "device", "dependencies", "allow_weak_isolation",
+     device="cpu")
 @click.option("--timeout", type=float, default=DEFAULT_TIMEOUT, show_default=True,
               help="Seconds one submission may take before its judge is stopped.")
 @click.option("--call-timeout", type=float, default=None,
@@ -102,8 +104,9 @@ def write_outputs(book, output: Path, fmt: str, roster: dict[str, lms.RosterEntr
 def batch_command(submissions: Path, output: Path, fmt: str, roster, assignment: str, feedback_dir,
                   feedback_level: str, compare_with, jobs: int, exercise_keys, shard, force: bool, cache_dir, stubs,
                   solutions, seed: int, max_examples, no_train: bool, device: str, timeout: float,
-                  call_timeout, dependencies: str) -> None:
+                  call_timeout, dependencies: str, allow_weak_isolation: bool) -> None:
     """Grade every submission in SUBMISSIONS (one sub-folder or notebook per student)."""
+    isolation.require_isolation(isolation.UID, allow_weak_isolation)   # other people's code
     entries = load_roster(fmt, roster)
     if feedback_dir is not None and is_inside(feedback_dir, submissions):
         raise GraderError(f"--feedback-dir {feedback_dir} is inside the class folder {submissions}",
@@ -117,6 +120,7 @@ def batch_command(submissions: Path, output: Path, fmt: str, roster, assignment:
                            timeout=timeout, call_timeout=call_timeout, dependencies=dependencies,
                            stubs=_course_folder(stubs, "exercises"),
                            solutions=_course_folder(solutions, "solutions"))
+    isolation.hide_from_workers(submissions, options.cache_dir)   # from every student's worker
     book, stats = run_batch(submissions, options, progress=ProgressView())
     written = write_outputs(book, output, fmt, entries, assignment)
     if feedback_dir is not None:

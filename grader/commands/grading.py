@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from grader import registry, render
+from grader import course, registry, render
 from grader.commands.options import grading_options
 from grader.commands.progress import ProgressDisplay
 from grader.devices import resolve_device
@@ -20,7 +20,7 @@ from grader.sandbox import spawn
 def run_grading(keys: list[str] | None, *, submission: Path, seed, fmt: str, output, device: str,
                 no_train: bool, max_examples, fail_under: float | None = None,
                 amp: str | None = None, details: bool = False,
-                dependencies: str = "reference") -> None:
+                dependencies: str = "reference", course_seed: bool = False) -> None:
     exercises = [registry.get(k) for k in keys] if keys else list(registry.EXERCISES)
     # Start the zygote first: it imports torch while this process imports
     # torch, pytest and hypothesis through the runner (seconds, overlapped).
@@ -32,6 +32,8 @@ def run_grading(keys: list[str] | None, *, submission: Path, seed, fmt: str, out
     Submission.from_path(submission).require_exercise_files()  # a mistyped folder: exit 2
 
     runner.become_judge_process()
+    if course_seed and seed is None:
+        seed = course.course_seed()
     options = runner.GradingOptions(seed=seed, device=resolve_device(device), train=not no_train,
                                     max_examples=max_examples, amp=amp, dependencies=dependencies)
     with ProgressDisplay(enabled=fmt == "rich" and output is None) as progress:

@@ -60,6 +60,14 @@ OPTIONS: dict[str, Callable[..., Callable]] = {
         help="What an exercise runs on: the grader's reference of the earlier exercises it "
              "imports (a bug costs points once, where it is) or your own files end to end "
              "(reported, like everything else)."),
+    "course_seed": _declare(
+        "--course-seed", is_flag=True,
+        help="Grade with the course seed (grader/course.py: ATTN_GRADE_COURSE_SEED or the public "
+             "default), the same inputs as batch, verify and the Gradescope autograder."),
+    "allow_weak_isolation": _declare(
+        "--allow-weak-isolation", is_flag=True, envvar="ATTN_GRADE_ALLOW_WEAK_ISOLATION",
+        help="Grade other people's code even where workers cannot be isolated at the `uid` level "
+             "or better (see attn-grade doctor).  [env: ATTN_GRADE_ALLOW_WEAK_ISOLATION]"),
     "fail_under": _declare(
         "--fail-under", type=click.FloatRange(min=0), default=None, metavar="POINTS",
         help="Exit 1 only when the total is below POINTS (default: unless all pass)."),
@@ -67,7 +75,7 @@ OPTIONS: dict[str, Callable[..., Callable]] = {
 
 # What `exercise` and `all` offer, in --help order.
 GRADING = ("submission", "seed", "format", "output", "device", "no_train", "amp", "max_examples",
-           "dependencies", "details", "fail_under")
+           "dependencies", "details", "course_seed", "fail_under")
 
 
 def use(*names: str, **defaults: Any) -> Callable[[Callable], Callable]:

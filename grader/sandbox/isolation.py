@@ -323,19 +323,24 @@ def doctor_lines(info: SandboxInfo) -> list[str]:
 
 # ---------------------------------------------------------------------- judge side
 _HIDDEN_EXTRA: list[str] = []
+# The same list for the judge processes this one starts (batch judges).
+HIDE_ENV = "ATTN_GRADE_HIDE_FROM_WORKERS"
 
 
 def hide_from_workers(*paths: str | os.PathLike) -> None:
-    """Also hide these folders from strict workers (a batch folder, a cache)."""
+    """Also hide these folders from strict workers (a class folder, a cache),
+    here and in the judge processes started from here."""
     for path in paths:
         text = os.path.realpath(path)
         if text not in _HIDDEN_EXTRA:
             _HIDDEN_EXTRA.append(text)
+    os.environ[HIDE_ENV] = os.pathsep.join(_HIDDEN_EXTRA)
 
 
 def hidden_paths() -> list[str]:
     paths = [GRADER_DIR, tempfile.gettempdir(), "/tmp", "/var/tmp",
-             os.path.expanduser("~"), *_HIDDEN_EXTRA]
+             os.path.expanduser("~"), *_HIDDEN_EXTRA,
+             *filter(None, os.environ.get(HIDE_ENV, "").split(os.pathsep))]
     out = []
     for path in paths:
         real = os.path.realpath(path)
