@@ -15,7 +15,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grader.hidden import checks, oracles
+from grader.hidden import checks, contract, oracles
 from grader.hidden import strategies as S
 
 
@@ -118,21 +118,15 @@ def test_gradients_reach_q_k_and_v(ctx, student):
 
 
 # ---------------------------------------------------------------- SelfAttention
-def _self_attention(student, case, device="cpu"):
-    module = student.SelfAttention(case.d_model)
-    state = module.call("state_dict")
-    expected = {"W_q.weight", "W_k.weight", "W_v.weight"}
-    if set(state) != expected:
-        extra = sorted(set(state) - expected)
-        missing = sorted(expected - set(state))
-        checks.fail(f"SelfAttention's parameters are {sorted(state)}; the contract asks for "
-                    f"exactly W_q, W_k, W_v (nn.Linear(d_model, d_model, bias=False))"
-                    + (f"; unexpected: {extra}" if extra else "") + (f"; missing: {missing}" if missing else ""),
-                    hint="Name the layers W_q, W_k, W_v and create them with bias=False.")
-    if case.dtype == torch.float64:
-        module.call("double")
-    module.call("load_state_dict", case.weights())
-    return module
+def _self_attention(student, case):
+    """The student's SelfAttention(d_model) holding the case's weights (float64 when the case is)."""
+    d = case.d_model
+    return contract.build(
+        student._client, "ex01_attention:SelfAttention", [d],
+        expected={name: (d, d) for name in case.weights()}, values=case.weights(),
+        dtype=case.dtype, probe=([case.input()], {}), owner="SelfAttention",
+        contract="W_q, W_k, W_v, each nn.Linear(d_model, d_model, bias=False)",
+        missing_hint="Name the layers W_q, W_k, W_v and create them with bias=False.")
 
 
 @pytest.mark.weight(2)

@@ -27,7 +27,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from grader import hints
-from grader.hidden import checks, oracles
+from grader.hidden import checks, contract, oracles
 from grader.hidden import strategies as S
 from grader.outcomes import StudentError, StudentNotImplemented
 
@@ -321,21 +321,14 @@ def test_masked_attention_keeps_the_input_dtype(student, data, dtype):
 
 # ------------------------------------------------------------------ MaskedSelfAttention
 def _masked_self_attention(student, case):
-    module = student.MaskedSelfAttention(case.d_model)
-    state = module.call("state_dict")
-    expected = {"W_q.weight", "W_k.weight", "W_v.weight"}
-    if set(state) != expected:
-        extra = sorted(set(state) - expected)
-        missing = sorted(expected - set(state))
-        checks.fail(f"MaskedSelfAttention's parameters are {sorted(state)}; the contract asks for "
-                    f"exactly W_q, W_k, W_v (nn.Linear(d_model, d_model, bias=False))"
-                    + (f"; unexpected: {extra}" if extra else "") + (f"; missing: {missing}" if missing else ""),
-                    hint=hints.hint("linear_bias") if any(n.endswith("bias") for n in extra)
-                    else "Name the layers W_q, W_k, W_v and create them with bias=False.")
-    if case.dtype == torch.float64:
-        module.call("double")
-    module.call("load_state_dict", case.weights())
-    return module
+    """The student's MaskedSelfAttention(d_model) holding the case's weights (float64 when the case is)."""
+    d = case.d_model
+    return contract.build(
+        student._client, "ex02_masks:MaskedSelfAttention", [d],
+        expected={name: (d, d) for name in case.weights()}, values=case.weights(),
+        dtype=case.dtype, probe=([case.input()], {}), owner="MaskedSelfAttention",
+        contract="W_q, W_k, W_v, each nn.Linear(d_model, d_model, bias=False)",
+        missing_hint="Name the layers W_q, W_k, W_v and create them with bias=False.")
 
 
 @pytest.mark.weight(2)

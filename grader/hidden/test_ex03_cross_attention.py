@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grader import hints
-from grader.hidden import checks, oracles
+from grader.hidden import checks, contract, oracles
 from grader.hidden import strategies as S
 from grader.sandbox.client import run_procedure
 
@@ -45,18 +45,13 @@ def _reporting() -> bool:
 
 def _attention(student, case):
     """The student's Attention(d_model) holding the case's weights (float64 when the case is)."""
-    module, names = run_procedure(student._client, "heads:build", "ex03_cross_attention:Attention",
-                                  [case.d_model], state=case.weights(), dtype=case.dtype)
-    if set(names) != PARAMETERS:
-        extra = sorted(set(names) - PARAMETERS)
-        missing = sorted(PARAMETERS - set(names))
-        checks.fail(f"Attention's parameters are {sorted(names)}; the contract asks for exactly "
-                    f"W_q, W_k, W_v (nn.Linear(d_model, d_model, bias=False))"
-                    + (f"; unexpected: {extra}" if extra else "")
-                    + (f"; missing: {missing}" if missing else ""),
-                    hint=hints.hint("linear_bias") if any(n.endswith("bias") for n in extra)
-                    else "Name the layers W_q, W_k, W_v and create them with bias=False.")
-    return module
+    d = case.d_model
+    return contract.build(
+        student._client, "ex03_cross_attention:Attention", [d],
+        expected={name: (d, d) for name in PARAMETERS}, values=case.weights(),
+        dtype=case.dtype, probe=(list(case.inputs()), {}), owner="Attention",
+        contract="W_q, W_k, W_v, each nn.Linear(d_model, d_model, bias=False)",
+        missing_hint="Name the layers W_q, W_k, W_v and create them with bias=False.")
 
 
 def _reference(case, x_q, x_k, x_v, mask=None, **mistake):
@@ -217,7 +212,8 @@ def test_gradients_reach_every_input_and_weight(ctx, student):
     case = S.CrossAttentionCase(batch=2, lq=3, lk=4, d_model=5, dtype=torch.float64, seed=7)
     module = _attention(student, case)
     x_q, x_k, x_v = case.inputs()
-    out, grads, params = run_procedure(ctx.client, "common:gradients", module, [x_q, x_k, x_v])
+    out, grads, params = run_procedure(ctx.client, "common:gradients", module, [x_q, x_k, x_v],
+                                       names=sorted(PARAMETERS))
     _assert_close(out, _reference(case, x_q, x_k, x_v), "the output (before its gradients are checked)",
                   lambda: _mistakes(case, x_q, x_k, x_v))
     w = {name: t.clone().requires_grad_(True) for name, t in case.weights().items()}

@@ -29,7 +29,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grader import hints
-from grader.hidden import checks, oracles
+from grader.hidden import checks, contract, oracles
 from grader.hidden import strategies as S
 from grader.outcomes import PropertyFailure, StudentError
 from grader.sandbox.client import run_procedure
@@ -59,32 +59,26 @@ def _expected_names(d_model: int, bias: bool) -> dict[str, tuple]:
     return names
 
 
-def _check_parameters(names: dict, d_model: int, num_heads: int, bias: bool) -> None:
-    expected = _expected_names(d_model, bias)
-    if names == expected:
-        return
-    extra = sorted(set(names) - set(expected))
-    missing = sorted(set(expected) - set(names))
-    wrong = sorted(n for n in set(names) & set(expected) if tuple(names[n]) != expected[n])
-    detail = (f"; unexpected: {extra}" if extra else "") + (f"; missing: {missing}" if missing else "") \
-        + "".join(f"; {n} has shape {tuple(names[n])}, expected {expected[n]}" for n in wrong)
-    biases = any(n.endswith(".bias") for n in extra + missing)
-    checks.fail(f"MultiHeadAttention({d_model}, {num_heads}, bias={bias}) has parameters "
-                f"{sorted(names)}; the contract asks for W_q, W_k, W_v, W_o, each "
-                f"nn.Linear(d_model, d_model, bias=bias){detail}",
-                hint=hints.hint("no_bias") if biases and bias else
-                "Pass bias=bias to the four nn.Linear layers." if biases else
-                "Name the layers W_q, W_k, W_v, W_o, each nn.Linear(d_model, d_model, bias=bias): "
-                "the heads are slices of these, not separate layers.")
+CONTRACT = "W_q, W_k, W_v, W_o, each nn.Linear(d_model, d_model, bias=bias)"
+
+
+def _build(student, d_model: int, num_heads: int, bias: bool, *, values=None, dtype=None, probe=None):
+    """The student's MultiHeadAttention, its contract parameters (found by name) set to `values`."""
+    return contract.build(
+        student._client, TARGET, [d_model, num_heads], {"bias": bias},
+        expected=_expected_names(d_model, bias), values=values, dtype=dtype, probe=probe,
+        owner=f"MultiHeadAttention({d_model}, {num_heads}, bias={bias})", contract=CONTRACT,
+        missing_hint="Name the layers W_q, W_k, W_v, W_o, each nn.Linear(d_model, d_model, "
+                     "bias=bias): the heads are slices of these, not separate layers.",
+        missing_bias_hint=hints.hint("no_bias"),
+        extra_bias_hint="Pass bias=bias to the four nn.Linear layers.")
 
 
 def _mha(student, case):
     """The student's module for `case`, holding the case's weights (float64 when the case is)."""
-    module, names = run_procedure(student._client, "heads:build", TARGET,
-                                  [case.d_model, case.num_heads], {"bias": case.bias},
-                                  state=case.weights(), dtype=case.dtype)
-    _check_parameters(names, case.d_model, case.num_heads, case.bias)
-    return module
+    q, k, v = case.inputs()
+    return _build(student, case.d_model, case.num_heads, case.bias, values=case.weights(),
+                  dtype=case.dtype, probe=([q, k, v], {}))
 
 
 def _run(module, case, query=None, key=None, value=None):
@@ -224,8 +218,8 @@ def test_rejects_d_model_not_divisible_by_num_heads(student):
 def test_attributes(student):
     """num_heads, d_k = d_model // num_heads, and W_q, W_k, W_v, W_o = nn.Linear(d_model, d_model, bias=bias)."""
     for d_model, num_heads, bias in ((8, 2, True), (12, 4, False), (6, 1, True), (8, 8, False)):
-        module, names = run_procedure(student._client, "heads:build", TARGET, [d_model, num_heads],
-                                      {"bias": bias})
+        x = S.randn((2, 3, d_model), d_model + num_heads, torch.float32)
+        module = _build(student, d_model, num_heads, bias, probe=([x, x, x], {}))
         for attribute, expected in (("num_heads", num_heads), ("d_k", d_model // num_heads)):
             try:
                 value = module.get(attribute)
@@ -237,7 +231,6 @@ def test_attributes(student):
                                f"MultiHeadAttention({d_model}, {num_heads}).{attribute} is {value!r}, "
                                f"expected {expected}",
                                hint="d_k is the width of ONE head: d_model // num_heads (an int).")
-        _check_parameters(names, d_model, num_heads, bias)
 
 
 # ------------------------------------------------------------------ the equations
@@ -339,7 +332,8 @@ def test_gradients_reach_every_projection(ctx, student):
     q, k, v = case.inputs()
     attn_mask, key_padding_mask = case.mask_tensors()
     out, grads, params = run_procedure(ctx.client, "heads:gradients", module, [q, k, v],
-                                       {"attn_mask": attn_mask, "key_padding_mask": key_padding_mask})
+                                       {"attn_mask": attn_mask, "key_padding_mask": key_padding_mask},
+                                       names=sorted(_expected_names(case.d_model, case.bias)))
     ref_out, _ = _reference(case)
     _assert_close(out, ref_out, "the output (before its gradients are checked)",
                   lambda: _mistakes(case)[0])

@@ -32,7 +32,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from grader import hints
-from grader.hidden import checks, oracles
+from grader.hidden import checks, contract, oracles
 from grader.hidden import strategies as S
 from grader.hidden.prerequisites import explain_failures
 from grader.sandbox.client import run_procedure
@@ -72,11 +72,11 @@ def _build(ctx, kind: str, case, *, dropout: float = 0.0, plain_norms: bool = Fa
     if kind == "feed_forward":
         args = (case.d_model, case.d_ff, dropout)
         keys = FEED_FORWARD_KEYS
-        contract = "linear1 = nn.Linear(d_model, d_ff), linear2 = nn.Linear(d_ff, d_model)"
+        described = "linear1 = nn.Linear(d_model, d_ff), linear2 = nn.Linear(d_ff, d_model)"
     else:
         args = (case.d_model, case.num_heads, case.d_ff, dropout)
         keys = oracles.layer_keys(kind)
-        contract = ("self_attn" + (", cross_attn" if kind == "decoder" else "") +
+        described = ("self_attn" + (", cross_attn" if kind == "decoder" else "") +
                     " (exercise 4's MultiHeadAttention), feed_forward (FeedForward: linear1, linear2), "
                     + ", ".join(oracles.LAYER_NORMS[kind]) + " (nn.LayerNorm(d_model))")
     shapes = _expected_shapes(keys, case.d_model, case.d_ff)
@@ -86,22 +86,12 @@ def _build(ctx, kind: str, case, *, dropout: float = 0.0, plain_norms: bool = Fa
             if "norm" in key:
                 values[key] = torch.ones_like(values[key]) if key.endswith("weight") else \
                     torch.zeros_like(values[key])
-    module, state = run_procedure(ctx.client, "transformer:build", f"ex06_blocks:{name}", args, {},
-                                  values, double=case.dtype == torch.float64)
-    if not isinstance(state, dict):
-        checks.fail(f"{name}.state_dict() did not return a dict of tensors")
-    missing = [k for k in keys if k not in state]
-    if missing:
-        checks.fail(f"{name} has no parameter {missing[0]}" +
-                    (f" (nor {len(missing) - 1} more of the contract's)" if len(missing) > 1 else "") +
-                    f"; its parameters are {sorted(state)[:12]}" + ("..." if len(state) > 12 else ""),
-                    hint=f"Use the contract's attribute names: {contract}.")
-    for key in keys:
-        if tuple(state[key].shape) != shapes[key]:
-            checks.fail(f"{name}.{key} has shape {tuple(state[key].shape)}, expected {shapes[key]} "
-                        f"(d_model={case.d_model}, d_ff={case.d_ff})",
-                        hint="nn.Linear(in_features, out_features) stores its weight as (out, in); "
-                             "check the argument order of each layer.")
+    x = case.x()
+    probe = ([x, case.memory()] if kind == "decoder" else [x], {})
+    module = contract.build(ctx.client, f"ex06_blocks:{name}", args, {}, expected=shapes,
+                            values=values, dtype=torch.float64 if case.dtype == torch.float64 else None,
+                            probe=probe, owner=name, contract=described,
+                            missing_hint=f"Use the contract's attribute names: {described}.")
     return module, values
 
 
@@ -422,7 +412,8 @@ def test_gradients_reach_every_parameter(ctx, student, kind):
         args = [x, case.tgt_padding()]
     else:
         args = [x, memory, case.tgt_mask(), case.tgt_padding(), case.src_padding()]
-    out, arg_grads, param_grads = run_procedure(ctx.client, "common:gradients", module, args)
+    out, arg_grads, param_grads = run_procedure(ctx.client, "common:gradients", module, args,
+                                                names=oracles.layer_keys(kind))
     name = NAMES[kind]
     missing = [k for k in oracles.layer_keys(kind) if param_grads.get(k) is None]
     checks.assert_true(not missing, f"no gradient reaches {name}.{', '.join(missing[:4])}"
