@@ -169,6 +169,8 @@ def _mutant_check(mutant: Mutant, report: dict) -> Check:
             problems.append(f"no failing test mentions {value!r}")
         elif key == "expect-max-points" and ex["points"] > float(value) + 1e-9:
             problems.append(f"expected at most {value} points, got {ex['points']:g}")
+        elif key == "expect-note" and not any(value.lower() in n.lower() for n in ex.get("notes", [])):
+            problems.append(f"no note mentions {value!r}")
     return Check("mutants", number, mutant.name, not problems, ex["points"], ex["max_points"],
                  caught, problems, kind=mutant.kind)
 

@@ -12,6 +12,8 @@ comments state what else must hold:
     # expect-test-status: timeout        some test has this status
     # expect-message: 1/sqrt(d_k)        text in some failing test's message or hint
     # expect-max-points: 5               at most this many points
+    # expect-note: float16               text in a (non-scoring) note of the result;
+                                         a correct fixture without it has no note
     # max-examples: 10                   hypothesis examples per property
 """
 
@@ -72,6 +74,8 @@ def test_fixture_is_graded_as_named(number, path, tmp_path):
         assert all(t.status in (Status.PASSED, Status.NOT_RUN) for t in result.tests), dump
         assert result.status is (Status.NOT_RUN if not_run else Status.PASSED), dump
         assert result.points == pytest.approx(result.max_points - sum(t.max_points for t in not_run)), dump
+        if not any(key == "expect-note" for key, _ in expectations):
+            assert result.notes == [], f"a correct fixture got notes {result.notes}\n{dump}"
     else:
         assert result.points < result.max_points - 1e-9, f"a wrong submission lost no points\n{dump}"
     failing = [t for t in result.tests if t.status not in (Status.PASSED, Status.NOT_RUN)]
@@ -85,3 +89,6 @@ def test_fixture_is_graded_as_named(number, path, tmp_path):
             assert value.lower() in text, f"no failing test mentions {value!r}\n{dump}"
         elif key == "expect-max-points":
             assert result.points <= float(value) + 1e-9, dump
+        elif key == "expect-note":
+            assert any(value.lower() in note.lower() for note in result.notes), \
+                f"no note mentions {value!r}: {result.notes}\n{dump}"

@@ -36,6 +36,18 @@ def self_attention(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: t
     return attention(q, k, v, mask, **mistake)
 
 
+def attention_at_scale(q, k, v, mask=None, **kwargs):
+    """f -> (output, weights) of `attention` with the scale 1/sqrt(d_k) multiplied by f:
+    what checks.assert_close's precision policy needs (`at_scale`)."""
+    return lambda f: attention(q, k, v, mask, scale=f / math.sqrt(q.shape[-1]), **kwargs)
+
+
+def self_attention_at_scale(x, w_q, w_k, w_v, mask=None):
+    """f -> the output of `self_attention` with the scale multiplied by f."""
+    d_k = w_k.shape[0]
+    return lambda f: self_attention(x, w_q, w_k, w_v, mask, scale=f / math.sqrt(d_k))[0]
+
+
 def torch_single_head(x_q: torch.Tensor, x_kv: torch.Tensor, w_q, w_k, w_v,
                       mask: torch.Tensor | None = None,
                       key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:

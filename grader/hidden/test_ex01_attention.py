@@ -55,8 +55,11 @@ def test_matches_the_equation(student, case):
         checks.fail(f"returned a tensor of shape {tuple(out.shape)} (the weights' shape) first and "
                     f"{tuple(weights.shape)} (the output's shape) second",
                     hint="Return them in the contract's order: `return output, weights`.")
-    checks.assert_close(weights, ref_weights, "weights", candidates=lambda: _mistakes(q, k, v)[1])
-    checks.assert_close(out, ref_out, "output", candidates=lambda: _mistakes(q, k, v)[0])
+    at_scale = oracles.attention_at_scale(q, k, v)
+    checks.assert_close(weights, ref_weights, "weights", candidates=lambda: _mistakes(q, k, v)[1],
+                        at_scale=lambda f: at_scale(f)[1])
+    checks.assert_close(out, ref_out, "output", candidates=lambda: _mistakes(q, k, v)[0],
+                        at_scale=lambda f: at_scale(f)[0])
 
 
 @given(case=S.attention_cases())
@@ -105,19 +108,28 @@ def test_gradients_reach_q_k_and_v(ctx, student):
     q, k, v = case.tensors()
     _, grads, _ = run_procedure(ctx.client, "common:gradients",
                                 "ex01_attention:scaled_dot_product_attention", [q, k, v], output_index=0)
-    ref_q, ref_k, ref_v = (t.clone().requires_grad_(True) for t in (q, k, v))
-    out, _ = oracles.attention(ref_q, ref_k, ref_v)
-    projection = torch.randn(out.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    # oracles.attention detaches; redo it differentiably for the reference gradients.
-    scores = ref_q @ ref_k.transpose(-2, -1) / math.sqrt(case.d_k)
-    (torch.softmax(scores, -1) @ ref_v * projection).sum().backward()
-    for name, got, ref in zip("qkv", grads, (ref_q.grad, ref_k.grad, ref_v.grad)):
+    projection = torch.randn((*case.batch, case.lq, case.d_v), generator=torch.Generator().manual_seed(0),
+                             dtype=torch.float64)
+
+    def reference_grads(factor: float = 1.0):
+        """The gradients of the equation, its scale times `factor` (the precision policy)."""
+        ref_q, ref_k, ref_v = (t.clone().requires_grad_(True) for t in (q, k, v))
+        scores = ref_q @ ref_k.transpose(-2, -1) * (factor / math.sqrt(case.d_k))
+        (torch.softmax(scores, -1) @ ref_v * projection).sum().backward()
+        return ref_q.grad, ref_k.grad, ref_v.grad
+
+    for i, (name, got, ref) in enumerate(zip("qkv", grads, reference_grads())):
         checks.assert_true(got is not None, f"no gradient reaches {name}",
                            hint="Do not detach, use .data, or go through numpy inside attention.")
-        checks.assert_close(got, ref, f"the gradient with respect to {name}")
+        checks.assert_close(got, ref, f"the gradient with respect to {name}",
+                            at_scale=lambda f, i=i: reference_grads(f)[i])
 
 
 # ---------------------------------------------------------------- SelfAttention
+def _projections(w):
+    return w["W_q.weight"], w["W_k.weight"], w["W_v.weight"]
+
+
 def _self_attention(student, case):
     """The student's SelfAttention(d_model) holding the case's weights (float64 when the case is)."""
     d = case.d_model
@@ -144,7 +156,8 @@ def test_self_attention_matches_the_equation(student, case):
         "softmax_wrong_dim": oracles.self_attention(x, w["W_q.weight"], w["W_k.weight"], w["W_v.weight"],
                                                     softmax_dim=-2)[0],
     }
-    checks.assert_close(out, ref, "SelfAttention output", candidates=candidates)
+    checks.assert_close(out, ref, "SelfAttention output", candidates=candidates,
+                        at_scale=oracles.self_attention_at_scale(x, *_projections(w)))
     checks.assert_dtype(out, case.dtype, "SelfAttention output")
 
 
@@ -157,7 +170,8 @@ def test_self_attention_equals_torch_multihead_attention(student, case):
         x = x.unsqueeze(0)
     w = case.weights()
     ref = oracles.torch_single_head(x, x, w["W_q.weight"], w["W_k.weight"], w["W_v.weight"])
-    checks.assert_close(module(x), ref, "SelfAttention output vs nn.MultiheadAttention(num_heads=1)")
+    checks.assert_close(module(x), ref, "SelfAttention output vs nn.MultiheadAttention(num_heads=1)",
+                        at_scale=oracles.self_attention_at_scale(x, *_projections(w)))
 
 
 @given(case=S.self_attention_cases(min_len=2), data=st.data())

@@ -150,14 +150,14 @@ def _mistakes(case):
     return outs, weights
 
 
-def _assert_close(actual, expected, what, candidates):
+def _assert_close(actual, expected, what, candidates, at_scale=None):
     """checks.assert_close, also naming the mistake when the answer holds NaNs
     (an inverted mask hides whole rows)."""
     if isinstance(actual, torch.Tensor) and actual.is_floating_point() and bool(torch.isnan(actual).any()):
         found = hints.diagnose(actual, candidates())
         if found:
             checks.assert_close(actual, expected, what, hint=found)
-    checks.assert_close(actual, expected, what, candidates=candidates)
+    checks.assert_close(actual, expected, what, candidates=candidates, at_scale=at_scale)
 
 
 def _one_head_is_right(student, case) -> bool:
@@ -188,9 +188,13 @@ def _compare(student, case, out, weights, ref_out, ref_weights, what: str) -> No
             cache["value"] = _mistakes(case) if _reporting() else ({}, {})
         return cache["value"]
 
+    def at_scale(f):     # the precision policy: a float32 scale is accepted
+        return _reference(case, scale=f / math.sqrt(case.d_k))
+
     try:
-        _assert_close(out, ref_out, f"{what} output", lambda: mistakes()[0])
-        _assert_close(weights, ref_weights, f"{what} weights", lambda: mistakes()[1])
+        _assert_close(out, ref_out, f"{what} output", lambda: mistakes()[0], lambda f: at_scale(f)[0])
+        _assert_close(weights, ref_weights, f"{what} weights", lambda: mistakes()[1],
+                      lambda f: at_scale(f)[1])
     except PropertyFailure as exc:
         if exc.hint in GENERIC_HINTS and _heads_mixed(student, case):
             exc.hint = hints.hint("heads_mixed")
