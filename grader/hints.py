@@ -276,7 +276,7 @@ SEVERAL_DIFFER = ("No single usual mistake reproduces your output: more than one
 
 # A candidate is "close" when it explains at least this share of the
 # distance between the answer and the reference.
-_CLOSE = 0.5
+_CLOSE = 0.8
 
 
 def diagnose(actual, candidates: dict[str, torch.Tensor], *, atol: float = 1e-5,

@@ -37,6 +37,9 @@ from grader.sandbox.client import run_procedure
 TARGET = "ex04_multi_head:MultiHeadAttention"
 PROJECTIONS = ("W_q", "W_k", "W_v", "W_o")
 GENERIC_HINTS = ("", "Check which dimensions you multiply and reduce over.")
+MASKED_KEYS_RULE = ("Masked keys get weight 0 in every head and every query: True means NOT allowed; "
+                    "attn_mask (Lq, Lk) is used as is, key_padding_mask (B, Lk) becomes (B, 1, 1, Lk); "
+                    "fill the masked scores with -inf before the softmax.")
 
 
 # ------------------------------------------------------------------ helpers
@@ -277,6 +280,13 @@ def test_masked_keys_get_exactly_zero_weight_in_every_head(student, case):
     attn_mask, key_padding_mask = case.mask_tensors()
     shape = (case.batch, case.num_heads, case.lq, case.lk)
     candidates = lambda: _mistakes(case)[1] if _reporting() else {}  # noqa: E731
+
+    def diagnosis(fallback: str) -> str:
+        """The mistake that reproduces these weights; else a description of the rule, never a
+        guess at one mistake."""
+        if not _reporting():
+            return fallback
+        return hints.diagnose(weights, candidates(), expected=_reference(case)[1]) or fallback
     weights = checks.require_tensor(weights, "weights")
     if tuple(weights.shape) != shape:
         checks.fail(f"weights: shape {tuple(weights.shape)}, expected {shape} (B, num_heads, Lq, Lk)",
@@ -288,17 +298,17 @@ def test_masked_keys_get_exactly_zero_weight_in_every_head(student, case):
     w = weights.detach().cpu()
     if bool(torch.isnan(w).any()):
         checks.fail("the weights contain NaN",
-                    hint=hints.diagnose(weights, candidates()) or hints.hint("masks_inverted"))
+                    hint=diagnosis(MASKED_KEYS_RULE))
     wrong = full & (w != 0)
     if bool(wrong.any()):
         index = tuple(int(i) for i in wrong.nonzero()[0])
         checks.fail(f"a masked key gets weight {w[index].item():.6g} at (batch, head, query, key) = "
                     f"{index}; masked keys must get exactly 0",
-                    hint=hints.diagnose(weights, candidates()) or hints.hint("masks_inverted"))
+                    hint=diagnosis(MASKED_KEYS_RULE))
     sums = w.double().sum(-1)
     checks.assert_close(sums, torch.ones_like(sums), "the sum of each query's weights over the keys",
                         atol=1e-4, rtol=0,
-                        hint=hints.diagnose(weights, candidates()) or hints.hint("mask_after_softmax"))
+                        hint=diagnosis(MASKED_KEYS_RULE))
 
 
 @S.examples(10)
