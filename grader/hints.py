@@ -25,6 +25,9 @@ MISTAKES: dict[str, str] = {
     "weights_before_scale": "Returned the weights before the softmax (the raw scores).",
     "projections_swapped": "Queries, keys and values come from W_q, W_k and W_v respectively; "
                            "two of them are swapped.",
+    "softmax_overflow": "exp() of large scores overflows to inf, and inf / inf is NaN: subtract each "
+                        "row's maximum before exp (scores - scores.amax(-1, keepdim=True)), as "
+                        "torch.softmax does; the result is the same, without overflow.",
     "linear_bias": "The projections must have no bias (nn.Linear(..., bias=False)).",
     # exercise 2
     "mask_inverted": "The mask convention is inverted: True means NOT allowed "

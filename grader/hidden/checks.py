@@ -102,7 +102,9 @@ def assert_dtype(value, dtype: torch.dtype, what: str) -> None:
     if value.dtype != dtype:
         fail(f"{what}: dtype {value.dtype}, expected {dtype} (the input's dtype)",
              hint="Do not hard-code float32 (torch.tensor(...), torch.ones(...) without dtype=): "
-                  "build new tensors with the input's dtype and device.")
+                  "build new tensors with the input's dtype and device, and convert stored tables "
+                  "to it (table.to(x.dtype)): adding a float32 tensor to a bfloat16 or float16 x "
+                  "gives float32.")
 
 
 def _fmt(x: float) -> str:
@@ -166,6 +168,23 @@ def assert_close(actual, expected: torch.Tensor, what: str, *, atol: float | Non
          f"{_fmt(a[index].item())}, expected {_fmt(e[index].item())}; shape {tuple(a.shape)}, "
          f"dtype {actual.dtype}",
          hint=found, max_error=max_error)
+
+
+def assert_large_logits_close(actual, expected: torch.Tensor, what: str, **kwargs) -> None:
+    """`actual` is finite and equals `expected` (scores of size ~1e3).  Float32
+    scores that large carry absolute errors ~1e-4, so float32 answers are
+    compared at 100x the float32 tolerance; float64 at float64's."""
+    actual = require_tensor(actual, what)
+    if actual.is_floating_point() and not bool(torch.isfinite(actual).all()):
+        bad = ~torch.isfinite(actual)
+        index = tuple(int(i) for i in bad.nonzero()[0])
+        fail(f"{what}: {actual[index].item()} at index {index} (the reference is finite: "
+             f"{expected[index].item():.6g})", hint=hints.hint("softmax_overflow"))
+    if actual.dtype == torch.float32:
+        atol, rtol = TOLERANCES[torch.float32]
+        kwargs.setdefault("atol", 100 * atol)
+        kwargs.setdefault("rtol", 100 * rtol)
+    assert_close(actual, expected, what, **kwargs)
 
 
 def assert_equal(actual, expected: torch.Tensor, what: str, *, hint: str = "") -> None:

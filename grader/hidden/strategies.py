@@ -51,6 +51,10 @@ def examples(n: int, *, shrink: bool = True):
 
 FLOAT_DTYPES = (torch.float32, torch.float64)
 
+# Multipliers of q that make attention scores of size ~1e2..1e3: exp() of them
+# overflows in float32 (above ~88) and float64 (above ~709).
+LARGE_LOGITS = (30.0, 300.0)
+
 
 def dtypes() -> st.SearchStrategy[torch.dtype]:
     return st.sampled_from(FLOAT_DTYPES)

@@ -12,7 +12,7 @@ import math
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from grader.hidden import checks, contract, oracles
@@ -75,6 +75,22 @@ def test_weights_are_probabilities(student, case):
     checks.assert_close(sums, torch.ones_like(sums), "the sum of each query's weights over the keys",
                         atol=1e-4, rtol=0,
                         hint="Softmax over the last dimension (the keys): dim=-1.")
+
+
+@S.examples(6)
+@given(case=S.attention_cases(min_len=2), size=st.sampled_from(S.LARGE_LOGITS))
+@example(case=S.AttentionCase(batch=(2,), lq=3, lk=4, d_k=5, d_v=2, dtype=torch.float32, seed=1), size=300.0)
+@example(case=S.AttentionCase(batch=(), lq=2, lk=3, d_k=3, d_v=2, dtype=torch.float64, seed=2), size=300.0)
+def test_large_scores_do_not_overflow(student, case, size):
+    """with scores of size ~1e3 (q scaled up) the weights are still finite probabilities that match
+    the equation: a hand-written softmax must subtract each row's maximum before exp."""
+    q, k, v = case.tensors()
+    q = q * size
+    out, weights = checks.require_pair(student.scaled_dot_product_attention(q, k, v),
+                                       "scaled_dot_product_attention")
+    ref_out, ref_weights = oracles.attention(q, k, v)
+    checks.assert_large_logits_close(weights, ref_weights, "weights with large scores")
+    checks.assert_large_logits_close(out, ref_out, "output with large scores")
 
 
 @given(case=S.attention_cases(), dtype=st.sampled_from(S.FLOAT_DTYPES))

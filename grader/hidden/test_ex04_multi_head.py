@@ -29,7 +29,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grader import hints
-from grader.hidden import checks, contract, oracles
+from grader.hidden import checks, contract, devices, oracles
 from grader.hidden import strategies as S
 from grader.outcomes import PropertyFailure, StudentError
 from grader.sandbox.client import run_procedure
@@ -336,6 +336,26 @@ def test_causal_self_attention_does_not_see_the_future(student, case, data):
         if _heads_mixed(student, case):   # the reshape mixes positions, whatever the mask
             exc.hint = hints.hint("heads_mixed")
         raise
+
+
+def test_runs_on_the_inputs_device(ctx, student):
+    """with the module and its inputs and masks on another device, forward runs there: the combined
+    mask and every constant are built on the input's device (a GPU, or "meta" on a CPU-only machine)."""
+    device = devices.other_device(ctx)
+    case = S.MultiHeadCase(batch=2, lq=3, lk=4, num_heads=2, d_k=3, bias=True, kind="cross",
+                           masks="both", mask_style="random", dtype=torch.float32, seed=9)
+    module = _build(student, case.d_model, case.num_heads, case.bias)
+    module.call("to", device)
+    q, k, v = (t.to(device) for t in case.inputs())
+    attn_mask, key_padding_mask = (m.to(device) for m in case.mask_tensors())
+    what = f"MultiHeadAttention with its inputs and masks on {device.type!r}"
+    result = devices.call_on_device(lambda: module(q, k, v, attn_mask=attn_mask,
+                                                   key_padding_mask=key_padding_mask), device, what)
+    if result is None:
+        return
+    out, weights = checks.require_pair(result, "MultiHeadAttention.forward")
+    devices.assert_on(out, device, "the output")
+    devices.assert_on(weights, device, "the weights")
 
 
 def test_gradients_reach_every_projection(ctx, student):

@@ -32,7 +32,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from grader import hints
-from grader.hidden import checks, contract, oracles
+from grader.hidden import checks, contract, devices, oracles
 from grader.hidden import strategies as S
 from grader.hidden.prerequisites import explain_failures
 from grader.sandbox.client import run_procedure
@@ -394,6 +394,28 @@ def test_dropout_acts_only_in_training(ctx, student):
         checks.assert_close(a, expected, f"{name}(dropout=0.5) in eval() mode vs the same {name} "
                             "built with dropout=0.0",
                             hint="In eval() mode dropout is the identity: nothing is dropped or rescaled.")
+
+
+@pytest.mark.parametrize("kind", ["encoder", "decoder"])
+@explain_failures
+def test_runs_on_the_inputs_device(ctx, student, kind):
+    """with the layer, its inputs and masks on another device, forward runs there: masks and constants
+    are built on the input's device (a GPU, or "meta" on a CPU-only machine)."""
+    device = devices.other_device(ctx)
+    case = S.LayerCase(batch=2, tgt_len=4, src_len=3, d_model=8, num_heads=2, d_ff=16,
+                       tgt_lengths=(4, 2), src_lengths=(3, 1), causal=True, dtype=torch.float32, seed=5)
+    module, _ = _build(ctx, kind, case)
+    module.call("to", device)
+    x, memory = case.x().to(device), case.memory().to(device)
+    tpad, spad, causal = (t.to(device) for t in (case.tgt_padding(), case.src_padding(), case.tgt_mask()))
+    if kind == "encoder":
+        call = lambda: module(x, src_key_padding_mask=tpad)  # noqa: E731
+    else:
+        call = lambda: module(x, memory, tgt_mask=causal, tgt_key_padding_mask=tpad,  # noqa: E731
+                              memory_key_padding_mask=spad)
+    out = devices.call_on_device(call, device, f"{NAMES[kind]} with its inputs and masks on {device.type!r}")
+    if out is not None:
+        devices.assert_on(out, device, f"{NAMES[kind]}'s output")
 
 
 @pytest.mark.parametrize("kind", ["encoder", "decoder"])
