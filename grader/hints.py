@@ -25,9 +25,11 @@ MISTAKES: dict[str, str] = {
     "weights_before_scale": "Returned the weights before the softmax (the raw scores).",
     "projections_swapped": "Queries, keys and values come from W_q, W_k and W_v respectively; "
                            "two of them are swapped.",
-    "softmax_overflow": "exp() of large scores overflows to inf, and inf / inf is NaN: subtract each "
+    "softmax_overflow": "With large scores, exp() overflows to inf (inf / inf = NaN), or every allowed "
+                        "key's weight underflows to 0 (0 / 0 = NaN) when masked keys are left in "
+                        "the softmax: fill the masked scores with -inf first, then subtract each "
                         "row's maximum before exp (scores - scores.amax(-1, keepdim=True)), as "
-                        "torch.softmax does; the result is the same, without overflow.",
+                        "torch.softmax does.",
     "linear_bias": "The projections must have no bias (nn.Linear(..., bias=False)).",
     # exercise 2
     "mask_inverted": "The mask convention is inverted: True means NOT allowed "
@@ -261,6 +263,8 @@ MISTAKES: dict[str, str] = {
 SAME_MISTAKE: dict[str, str] = {
     "mask_inverted_finite": "mask_inverted",
     "masks_inverted_finite": "masks_inverted",
+    "masks_inverted_combined": "masks_inverted",
+    "masks_inverted_combined_finite": "masks_inverted",
     "heads_split_only_without_transpose": "heads_split_without_transpose",
 }
 

@@ -105,7 +105,8 @@ def multi_head(query, key, value, state: dict, num_heads: int, attn_mask=None,
                key_padding_mask=None, *, split: str = "heads", merge: str = "heads",
                scale: float | None = None, use_w_o: bool = True, use_bias: bool = True,
                sources: str = "qkv", padding_axis: str = "keys", use_attn_mask: bool = True,
-               use_padding: bool = True, invert_masks: bool = False, **mistake):
+               use_padding: bool = True, invert_masks: bool = False, invert_combined: bool = False,
+               **mistake):
     """The paper's MultiHead(Q, K, V) = Concat(head_1..head_h) W^O in float64,
     head h using features h*d_k:(h+1)*d_k of each projection.  Returns
     (output (B, Lq, D), weights (B, H, Lq, Lk)).
@@ -116,7 +117,10 @@ def multi_head(query, key, value, state: dict, num_heads: int, attn_mask=None,
     merge  "heads" (transpose back, then reshape), "view" (reshape without transpose),
            "strided" (the inverse of the strided split);
     padding_axis "keys" (B, 1, 1, Lk), "heads" ((B, 1, Lk): batch lined up with heads),
-           "queries" (B, 1, Lq, 1)."""
+           "queries" (B, 1, Lq, 1);
+    invert_masks inverts each mask before they are combined, invert_combined
+           the combined mask (an inverted convention in the masked attention
+           that both masks go through)."""
     inputs = {"q": query, "k": key, "v": value}
     xq, xk, xv = (inputs[s].detach().to("cpu", torch.float64) for s in sources)
     B, Lq, D = xq.shape
@@ -150,6 +154,8 @@ def multi_head(query, key, value, state: dict, num_heads: int, attn_mask=None,
         else:
             padding = kpm[:, None, None, :]
         mask = padding if mask is None else mask | padding
+    if invert_combined and mask is not None:
+        mask = ~mask
     scale = 1.0 / math.sqrt(d_k) if scale is None else scale
     out, weights = attention(q, k, v, mask, scale=scale, **mistake)    # (B, H, Lq, d_k)
     if merge == "view":

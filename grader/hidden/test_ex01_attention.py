@@ -42,6 +42,7 @@ def _mistakes(q, k, v):
 
 @pytest.mark.weight(3)
 @given(case=S.attention_cases())
+@S.first("attention")
 def test_matches_the_equation(student, case):
     """output and weights equal softmax(q kᵀ / sqrt(d_k)) v, for any batch dims, Lq != Lk, d_k != d_v."""
     q, k, v = case.tensors()
@@ -63,6 +64,7 @@ def test_matches_the_equation(student, case):
 
 
 @given(case=S.attention_cases())
+@S.first("attention")
 def test_weights_are_probabilities(student, case):
     """each query's weights are non-negative and sum to 1 over the keys."""
     q, k, v = case.tensors()
@@ -159,6 +161,7 @@ def _self_attention(student, case):
 
 @pytest.mark.weight(2)
 @given(case=S.self_attention_cases())
+@S.first("self_attention")
 def test_self_attention_matches_the_equation(student, case):
     """SelfAttention(x) is attention of W_q(x), W_k(x), W_v(x), for any leading dims."""
     module = _self_attention(student, case)

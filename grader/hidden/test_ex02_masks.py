@@ -186,6 +186,7 @@ def test_padding_mask_is_built_on_the_device_of_lengths(student, ctx):
 # ------------------------------------------------------------------ masked_attention
 @pytest.mark.weight(3)
 @given(data=S.masked_attention_cases())
+@S.first("masked_attention", arg="data")
 def test_masked_attention_matches_the_equation(student, data):
     """output and weights equal softmax(q kᵀ / sqrt(d_k) + M) v, M = -inf where the mask is True,
     for causal, padding and arbitrary masks, broadcast or full, any batch dims, Lq != Lk."""
@@ -223,6 +224,7 @@ def test_large_scores_with_a_mask_do_not_overflow(student, data, size):
 
 
 @given(data=S.masked_attention_cases())
+@S.first("masked_attention", arg="data")
 def test_masked_keys_get_exactly_zero_weight(student, data):
     """where the mask is True the weight is exactly 0 (not merely small)."""
     case, spec = data
@@ -247,6 +249,7 @@ def test_masked_keys_get_exactly_zero_weight(student, data):
 
 
 @given(data=S.masked_attention_cases())
+@S.first("masked_attention", arg="data")
 def test_masked_weights_are_probabilities(student, data):
     """with a mask, each query's weights are still non-negative and sum to 1 over the keys."""
     case, spec = data
@@ -267,6 +270,7 @@ def test_masked_weights_are_probabilities(student, data):
 
 
 @given(data=S.masked_attention_cases())
+@S.first("masked_attention", arg="data")
 def test_masked_keys_and_values_do_not_matter(student, data):
     """changing a masked (future / padded) key and its value changes no output it is masked for."""
     case, spec = data
@@ -354,6 +358,7 @@ def _masked_self_attention(student, case):
 
 @pytest.mark.weight(2)
 @given(data=S.masked_self_attention_cases())
+@S.first("masked_self_attention", arg="data")
 def test_masked_self_attention_matches_the_equation(student, data):
     """MaskedSelfAttention(x, mask) is masked attention of W_q(x), W_k(x), W_v(x); mask=None: no mask."""
     case, spec = data

@@ -116,6 +116,7 @@ def _assert_close(actual, expected, what, candidates, at_scale=None):
 # ------------------------------------------------------------------ properties
 @pytest.mark.weight(3)
 @given(case=S.cross_attention_cases())
+@S.first("cross_attention")
 def test_matches_the_equation(student, case):
     """Attention(x_q, x_k, x_v) = softmax(W_q(x_q) W_k(x_k)ᵀ / sqrt(d_k)) W_v(x_v): shape (B, Lq, D), one
     vector per QUERY, in the inputs' dtype, with Lq != Lk, batch > 1."""
@@ -129,6 +130,7 @@ def test_matches_the_equation(student, case):
 
 @pytest.mark.weight(2)
 @given(case=S.cross_attention_cases(square=True, min_len=2))
+@S.first("square_cross_attention")
 def test_keys_come_from_x_k_and_values_from_x_v(student, case):
     """with three different inputs of one length, queries come from x_q, keys from x_k, values from x_v."""
     module = _attention(student, case)
@@ -155,6 +157,7 @@ def test_honours_the_mask(student, case, data):
 
 @S.examples(10)
 @given(case=S.cross_attention_cases(min_len=2), noise_seed=S.seeds())
+@S.first("cross_attention", noise_seed=5)
 def test_padded_memory_does_not_matter(student, case, noise_seed):
     """changing the keys and values at padded memory positions (key padding mask) changes nothing."""
     spec = S.MaskSpec("padding", "keys", case.seed)

@@ -142,6 +142,9 @@ def _mistakes(case):
     if attn_mask is not None or key_padding_mask is not None:
         variants["masks_inverted"] = dict(invert_masks=True)
         variants["masks_inverted_finite"] = dict(invert_masks=True, mask_fill=-1e9)
+        if attn_mask is not None and key_padding_mask is not None:
+            variants["masks_inverted_combined"] = dict(invert_combined=True)
+            variants["masks_inverted_combined_finite"] = dict(invert_combined=True, mask_fill=-1e9)
         variants["mask_after_softmax"] = dict(mask_after_softmax=True)
         variants["mask_zero_fill"] = dict(mask_fill=0.0)
     outs, weights = {}, {}
@@ -243,6 +246,7 @@ def test_attributes(student):
 # ------------------------------------------------------------------ the equations
 @pytest.mark.weight(3)
 @given(case=S.multi_head_cases(heads=(2, 4, 8), d_ks=(2, 3), min_len=2, min_batch=2, masks=("none",)))
+@S.first("multi_head")
 def test_matches_the_paper_equation(student, case):
     """with 2-8 heads (d_k < d_model), Lq, Lk > 1, batch > 1: Concat(head_1..head_H) W_o, head h using
     features h*d_k:(h+1)*d_k, and the weights of each head (B, H, Lq, Lk)."""
@@ -254,6 +258,8 @@ def test_matches_the_paper_equation(student, case):
 
 @pytest.mark.weight(3)
 @given(case=S.multi_head_cases())
+@S.first("multi_head")
+@S.first("masked_multi_head")
 def test_equals_torch_multihead_attention(student, case):
     """equals nn.MultiheadAttention(d_model, num_heads, bias=bias, batch_first=True) with the same weights,
     with attn_mask, key_padding_mask, both or neither; 1, 2, 4 or 8 heads; self- and cross-attention;
@@ -272,6 +278,7 @@ def test_equals_torch_multihead_attention(student, case):
 
 @S.examples(10)
 @given(case=S.multi_head_cases(heads=(2, 4), min_len=2, masks=("padding", "both")))
+@S.first("masked_multi_head")
 def test_masked_keys_get_exactly_zero_weight_in_every_head(student, case):
     """where attn_mask or key_padding_mask is True, every head's weight is exactly 0, and each
     query's weights still sum to 1."""

@@ -290,6 +290,7 @@ def test_the_table_is_a_buffer(ctx, student):
 
 @pytest.mark.weight(2)
 @given(case=S.positional_cases())
+@S.first("positional")
 def test_forward_adds_the_table(student, case):
     """PositionalEncoding(d_model, max_len)(x) = x + pe[:L] (dropout 0), for L <= max_len, pe being its
     table (whose values the table's own properties check)."""

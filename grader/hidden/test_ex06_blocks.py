@@ -246,6 +246,7 @@ def test_feed_forward_matches_the_equation(ctx, student, case):
 @examples(12)
 @given(case=S.layer_cases())
 @explain_failures
+@S.first("layer")
 def test_encoder_layer_equals_torch(ctx, student, case):
     """EncoderLayer equals nn.TransformerEncoderLayer with the same weights, with and without padding.
 
@@ -264,6 +265,7 @@ def test_encoder_layer_equals_torch(ctx, student, case):
 @examples(15)
 @given(case=S.layer_cases())
 @explain_failures
+@S.first("layer")
 def test_decoder_layer_equals_torch(ctx, student, case):
     """DecoderLayer equals nn.TransformerDecoderLayer with the same weights, causal and padding masks.
 
@@ -332,6 +334,7 @@ def test_decoder_output_at_t_ignores_later_positions(ctx, student, case, data):
 @examples(8)
 @given(case=S.layer_cases(min_len=2, padding=True), kind=st.sampled_from(("encoder", "decoder")))
 @explain_failures
+@S.first("layer", kind="decoder")
 def test_padded_positions_change_nothing(ctx, student, case, kind):
     """changing padded memory positions (decoder) or padded positions (encoder) changes nothing.
 

@@ -237,6 +237,7 @@ def test_decode_equals_the_reference(ctx, student, case):
 @examples(8)
 @given(case=S.transformer_cases())
 @explain_failures
+@S.first("transformer")
 def test_forward_equals_the_reference(ctx, student, case):
     """forward(src, tgt) = generator(decode(tgt, encode(src))), logits (B, T, tgt_vocab).
 
@@ -279,6 +280,7 @@ def test_future_target_tokens_never_change_earlier_logits(ctx, student, case, da
 @examples(6)
 @given(case=S.transformer_cases(min_len=2, padding=True))
 @explain_failures
+@S.first("transformer")
 def test_padded_source_tokens_change_nothing(ctx, student, case):
     """changing padded source tokens changes no logit and no memory row at a real position.
 
