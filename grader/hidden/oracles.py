@@ -358,6 +358,14 @@ def transformer_parameter_count(src_vocab: int, tgt_vocab: int, d_model: int, nu
     return (src_vocab + tgt_vocab) * d + num_layers * (encoder + decoder) + generator
 
 
+def queries_scaled(state: dict, factor: float) -> dict:
+    """`state` with every attention's query projection (W_q weight and bias)
+    multiplied by `factor`: the same as multiplying that attention's scale
+    1/sqrt(d_k) by it.  How the precision policy's `at_scale` reaches inside
+    PyTorch's layers, which take no scale."""
+    return {k: (v * factor if ".W_q." in f".{k}" else v) for k, v in state.items()}
+
+
 class TransformerReference:
     """The paper's Transformer assembled from PyTorch's layers, float64, with
     the student's weights (state_dict names of the contract):

@@ -377,7 +377,7 @@ def test_gradients_reach_every_projection(ctx, student):
                                        names=sorted(_expected_names(case.d_model, case.bias)))
     ref_out, _ = _reference(case)
     _assert_close(out, ref_out, "the output (before its gradients are checked)",
-                  lambda: _mistakes(case)[0])
+                  lambda: _mistakes(case)[0], lambda f: _reference(case, scale=f / math.sqrt(case.d_k))[0])
     # The reference: the same computation through nn.MultiheadAttention, differentiated.
     mha = oracles.torch_multi_head_module(case.weights(), case.num_heads)
     inputs = [t.clone().requires_grad_(True) for t in (q, k, v)]
@@ -392,7 +392,38 @@ def test_gradients_reach_every_projection(ctx, student):
     hint = "Do not detach, use .data, torch.no_grad() or numpy inside forward."
     for name, got, ref in zip(("query", "key", "value"), grads, inputs):
         checks.assert_true(got is not None, f"no gradient reaches {name}", hint=hint)
-        checks.assert_close(got, ref.grad, f"the gradient with respect to {name}")
+        checks.assert_close(got, ref.grad, f"the gradient with respect to {name}",
+                            at_scale=lambda f, name=name: _gradients_at_scale(case, projection, f)[name])
     for name in sorted(state):
         checks.assert_true(params.get(name) is not None, f"no gradient reaches {name}", hint=hint)
-        checks.assert_close(params[name], state[name], f"the gradient with respect to {name}")
+        checks.assert_close(params[name], state[name], f"the gradient with respect to {name}",
+                            at_scale=lambda f, name=name: _gradients_at_scale(case, projection, f)[name])
+
+
+def _gradients_at_scale(case, projection, factor: float) -> dict:
+    """{input or parameter name: gradient} of the paper's multi-head attention in float64 with the
+    scale 1/sqrt(d_k) times `factor` (the precision policy's `at_scale`)."""
+    w = {name: t.clone().requires_grad_(True) for name, t in case.weights().items()}
+    inputs = [t.clone().requires_grad_(True) for t in case.inputs()]
+    attn_mask, key_padding_mask = case.mask_tensors()
+    B, Lq, D = inputs[0].shape
+    H, d_k = case.num_heads, case.d_k
+
+    def linear(x, name):
+        return x @ w[f"{name}.weight"].T + (w[f"{name}.bias"] if case.bias else 0.0)
+
+    def split(x):
+        return x.reshape(B, x.shape[1], H, d_k).transpose(1, 2)
+
+    q, k, v = (split(linear(x, name)) for x, name in zip(inputs, ("W_q", "W_k", "W_v")))
+    scores = q @ k.transpose(-2, -1) * (factor / math.sqrt(d_k))
+    mask = torch.zeros(scores.shape, dtype=torch.bool)
+    if attn_mask is not None:
+        mask = mask | attn_mask
+    if key_padding_mask is not None:
+        mask = mask | key_padding_mask[:, None, None, :]
+    heads = torch.softmax(scores.masked_fill(mask, float("-inf")), -1) @ v
+    out = linear(heads.transpose(1, 2).reshape(B, Lq, D), "W_o")
+    (out * projection).sum().backward()
+    return {"query": inputs[0].grad, "key": inputs[1].grad, "value": inputs[2].grad,
+            **{name: t.grad for name, t in w.items()}}

@@ -141,6 +141,11 @@ def _model(ctx, case, *, tie: bool = False, values: dict | None = None, **kwargs
     return model, _reference(state, case)
 
 
+def _at_scale(ref: oracles.TransformerReference, factor: float) -> oracles.TransformerReference:
+    """The reference with every attention's scale times `factor` (the precision policy)."""
+    return oracles.TransformerReference(oracles.queries_scaled(ref.state, factor), ref.num_heads, pe=ref.pe)
+
+
 def _variants(state_ref: oracles.TransformerReference, case, *, padding: bool):
     """{mistake: TransformerReference with it}."""
     d = case.d_model
@@ -210,7 +215,8 @@ def test_encode_equals_the_reference(ctx, student, case):
     memory = model.call("encode", src, src_key_padding_mask=pad)
     checks.assert_close(memory, ref.encode(src, pad), "encode(src) (the memory)",
                         candidates=lambda: {k: r.encode(src, pad) for k, r in
-                                            _variants(ref, case, padding=pad is not None).items()})
+                                            _variants(ref, case, padding=pad is not None).items()},
+                        at_scale=lambda f: _at_scale(ref, f).encode(src, pad))
     checks.assert_dtype(memory, case.dtype, "encode(src)")
 
 
@@ -229,7 +235,8 @@ def test_decode_equals_the_reference(ctx, student, case):
     out = model.call("decode", tgt, memory, tgt_key_padding_mask=tpad, memory_key_padding_mask=spad)
     checks.assert_close(out, ref.decode(tgt, memory, tpad, spad), "decode(tgt, memory)",
                         candidates=lambda: {k: r.decode(tgt, memory, tpad, spad) for k, r in
-                                            _variants(ref, case, padding=spad is not None).items()})
+                                            _variants(ref, case, padding=spad is not None).items()},
+                        at_scale=lambda f: _at_scale(ref, f).decode(tgt, memory, tpad, spad))
     checks.assert_dtype(out, case.dtype, "decode(tgt, memory)")
 
 
@@ -247,7 +254,8 @@ def test_forward_equals_the_reference(ctx, student, case):
     logits = model(src, tgt, src_key_padding_mask=spad, tgt_key_padding_mask=tpad)
     checks.assert_close(logits, ref.forward(src, tgt, spad, tpad), "forward(src, tgt) logits",
                         candidates=lambda: {k: r.forward(src, tgt, spad, tpad) for k, r in
-                                            _variants(ref, case, padding=spad is not None).items()})
+                                            _variants(ref, case, padding=spad is not None).items()},
+                        at_scale=lambda f: _at_scale(ref, f).forward(src, tgt, spad, tpad))
     checks.assert_dtype(logits, case.dtype, "forward(src, tgt) logits")
 
 
