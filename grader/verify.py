@@ -11,7 +11,7 @@
      `# expect-test-status: timeout`, `# expect-message: sqrt(d_k)`,
      `# expect-max-points: 5`, `# expect-note: float16`, and
      `# expect-hint: no_scale`, the key in grader/hints.py of the hint that
-     names the bug) and options (`# max-examples: 10`, `# timeout: 3`);
+     names the bug; without it, `expect-message` is what names the bug) and options (`# max-examples: 10`, `# timeout: 3`);
    - with `--seeds N` every mutant is graded with N seeds and must get the
      same points with each (correct ones: full marks with each).
 Tests that were deliberately not run (exercise 8's training check without
@@ -211,10 +211,21 @@ def _mutant_check(mutant: Mutant, reports: list[dict]) -> Check:
     if mutant.kind == "correct" and not all(abs(e["points"] - _runnable_points(e)) < EPS for e in graded):
         problems.append("a correct variant lost points on some seed")
     if mutant.kind != "correct" and not any("SURVIVED" in p for p in problems):
-        expected = mutant.expected_hints()
-        check.hint_named = bool(expected) and all(h.lower() in hint_text for h in expected)
+        check.hint_named = _names_the_bug(mutant, hint_text, text)
     check.ok = not problems
     return check
+
+
+def _names_the_bug(mutant: Mutant, hint_text: str, text: str) -> bool:
+    """Does the feedback name this mutant's bug?  `# expect-hint: key` lines
+    declare the hints that must appear; without them, `# expect-message:`
+    lines (text the message or hint must contain); a mutant that declares
+    neither does not count as named."""
+    expected = mutant.expected_hints()
+    if expected:
+        return all(h.lower() in hint_text for h in expected)
+    messages = [value.lower() for key, value in mutant.header() if key == "expect-message"]
+    return bool(messages) and all(m in text for m in messages)
 
 
 def _mutant_verdict(mutant: Mutant, replies: list[tuple[int, dict]]) -> Check:
