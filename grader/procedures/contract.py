@@ -18,6 +18,9 @@ from __future__ import annotations
 import torch
 
 
+MAX_ONE_BY_ONE = 8    # outside parameters tried one at a time to name those that matter
+
+
 def resolve(module, name: str):
     """The tensor at dotted attribute path `name`, or None."""
     obj = module
@@ -69,15 +72,31 @@ def build(worker, target: str, args=(), kwargs=None, values=None, *, names=(), d
         probe_args, probe_kwargs = probe
         modes = {m: m.training for m in module.modules()}
         module.eval()                      # dropout off: only the weights may change the output
+        g = torch.Generator().manual_seed(seed)
+
+        def output():
+            return call(*probe_args, **(probe_kwargs or {}))
+
+        def perturb(p):
+            noise = (torch.rand(p.shape, generator=g, dtype=torch.float64) + 0.5).to(p.device, p.dtype)
+            p.mul_(noise).add_(noise - 1.0)
+
         with torch.no_grad():
-            before = call(*probe_args, **(probe_kwargs or {}))
-            g = torch.Generator().manual_seed(seed)
+            before = output()
+            saved = [p.detach().clone() for _, p in others]
             for _, p in others:
-                noise = torch.rand(p.shape, generator=g, dtype=torch.float64) + 0.5
-                p.mul_(noise.to(p.device, p.dtype)).add_(noise.to(p.device, p.dtype) - 1.0)
-            after = call(*probe_args, **(probe_kwargs or {}))
+                perturb(p)
+            if not _same(before, output()):
+                changing = [n for n, _ in others]
+                if len(others) <= MAX_ONE_BY_ONE:       # which ones: one at a time
+                    for (_, p), value in zip(others, saved):
+                        p.copy_(value)
+                    changing = []
+                    for (name, p), value in zip(others, saved):
+                        perturb(p)
+                        if not _same(before, output()):
+                            changing.append(name)
+                        p.copy_(value)
         for m, training in modes.items():
             m.training = training
-        if not _same(before, after):
-            changing = [n for n, _ in others]
     return module, shapes, changing
