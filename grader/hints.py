@@ -287,19 +287,20 @@ _CLOSE = 0.8
 
 
 def diagnose(actual, candidates: dict[str, torch.Tensor], *, atol: float = 1e-5,
-             rtol: float = 1e-4, expected: torch.Tensor | None = None) -> str:
+             rtol: float = 1e-4, expected: torch.Tensor | None = None, near: bool = True) -> str:
     """The text of the usual mistake whose output reproduces `actual` within
     (atol, rtol).  A candidate that equals `expected` within that tolerance
     proves nothing on this input and is never claimed.  When no candidate
     reproduces `actual` but some come much closer to it than `expected` does,
-    the answer says that more than one thing differs and names them; else ""."""
+    the answer says that more than one thing differs and names them (unless
+    near=False); else ""."""
     if not isinstance(actual, torch.Tensor):
         return ""
     a = actual.detach().to("cpu", torch.float64)
     e = None if expected is None else expected.detach().to("cpu", torch.float64)
     if e is not None and e.shape != a.shape:
         e = None
-    near: list[tuple[float, str]] = []
+    close: list[tuple[float, str]] = []
     for key, candidate in candidates.items():
         if candidate is None or candidate.shape != actual.shape:
             continue
@@ -314,11 +315,11 @@ def diagnose(actual, candidates: dict[str, torch.Tensor], *, atol: float = 1e-5,
                 to_reference = float((a - e)[finite].norm())
                 to_candidate = float((a - c)[finite].norm())
                 if to_reference > 0 and to_candidate < _CLOSE * to_reference:
-                    near.append((to_candidate / to_reference, _text(key)))
-    if not near:
+                    close.append((to_candidate / to_reference, _text(key)))
+    if not close or not near:
         return ""
-    near.sort()
-    names = list(dict.fromkeys(text for _, text in near))[:2]
+    close.sort()
+    names = list(dict.fromkeys(text for _, text in close))[:2]
     return SEVERAL_DIFFER + " / ".join(f"({i + 1}) {t}" for i, t in enumerate(names))
 
 

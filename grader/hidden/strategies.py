@@ -740,6 +740,10 @@ FIRST_CASES = {
         LayerCase(batch=3, tgt_len=3, src_len=5, d_model=12, num_heads=2, d_ff=8, tgt_lengths=(3, 1, 2),
                   src_lengths=(5, 2, 4), causal=True, dtype=F64, seed=29),
     ],
+    "layer_float64": [
+        LayerCase(batch=2, tgt_len=4, src_len=3, d_model=8, num_heads=2, d_ff=16, tgt_lengths=(4, 2),
+                  src_lengths=(3, 1), causal=True, dtype=F64, seed=32),
+    ],
     "transformer": [
         TransformerCase(batch=2, src_len=5, tgt_len=4, src_vocab=11, tgt_vocab=9, d_model=8, num_heads=2,
                         num_layers=2, d_ff=16, src_lengths=(5, 3), tgt_lengths=(4, 2), dtype=F32, seed=30),
