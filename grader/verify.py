@@ -9,7 +9,8 @@
    - `correct_*` must get full marks,
    - header comments state more (`# expect-status: failed`,
      `# expect-test-status: timeout`, `# expect-message: sqrt(d_k)`,
-     `# expect-max-points: 5`, `# expect-note: float16`, and
+     `# expect-max-points: 5`, `# expect-note: float16`,
+     `# expect-no-message: sin and cos swapped` (a hint that must not be given), and
      `# expect-hint: no_scale`, the key in grader/hints.py of the hint that
      names the bug; without it, `expect-message` is what names the bug) and options (`# max-examples: 10`, `# timeout: 3`);
    - with `--seeds N` every mutant is graded with N seeds and must get the
@@ -201,6 +202,8 @@ def _mutant_check(mutant: Mutant, reports: list[dict]) -> Check:
             problems.append(f"no failing test mentions {value!r}")
         elif key == "expect-max-points" and ex["points"] > float(value) + 1e-9:
             problems.append(f"expected at most {value} points, got {ex['points']:g}")
+        elif key == "expect-no-message" and value.lower() in text:
+            problems.append(f"a failing test mentions {value!r} (a wrong hint)")
         elif key == "expect-note" and not any(value.lower() in n.lower() for n in ex.get("notes", [])):
             problems.append(f"no note mentions {value!r}")
     points = [e["points"] for e in graded]

@@ -12,6 +12,7 @@ comments state what else must hold:
     # expect-test-status: timeout        some test has this status
     # expect-message: 1/sqrt(d_k)        text in some failing test's message or hint
     # expect-max-points: 5               at most this many points
+    # expect-no-message: sin and cos     text in NO failing test's message or hint
     # expect-note: float16               text in a (non-scoring) note of the result;
                                          a correct fixture without it has no note
     # max-examples: 10                   hypothesis examples per property
@@ -89,6 +90,9 @@ def test_fixture_is_graded_as_named(number, path, tmp_path):
             assert value.lower() in text, f"no failing test mentions {value!r}\n{dump}"
         elif key == "expect-max-points":
             assert result.points <= float(value) + 1e-9, dump
+        elif key == "expect-no-message":
+            text = " ".join(f"{t.message} {t.hint}" for t in failing).lower()
+            assert value.lower() not in text, f"a failing test mentions {value!r}\n{dump}"
         elif key == "expect-note":
             assert any(value.lower() in note.lower() for note in result.notes), \
                 f"no note mentions {value!r}: {result.notes}\n{dump}"
