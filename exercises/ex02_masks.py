@@ -30,11 +30,22 @@ Two masks you will use everywhere:
   are padded to max_len; True marks the padding, which no query should attend
   to. Position j of sentence b is padding when j >= lengths[b].
 
+What to fill the masked scores with:
+
+- ``float("-inf")`` or ``torch.finfo(scores.dtype).min``: correct in every
+  dtype, float16 included;
+- a large finite number such as ``-1e9`` (the course's lesson code): correct
+  in float32 and float64 (exp(-1e9 - max) is exactly 0), and it gets full
+  marks here, with a warning: -1e9 does not fit in float16 (largest 65504),
+  so ``masked_fill`` raises "value cannot be converted to type c10::Half
+  without overflow" under fp16 autocast, and exercise 8's AMP training
+  fails on it;
+- not 0 (exp(0) = 1 gives masked keys weight) and not a moderately negative
+  number such as -100 (the weight is tiny but not exactly zero).
+
 Usual mistakes:
 - the mask inverted (True = allowed) or ``torch.tril`` where ``torch.triu``
   was meant, or ``diagonal=0``, which hides each token from itself;
-- filling with a large finite number such as -1e9: the weight is then tiny
-  but not exactly zero (and -1e9 overflows in float16);
 - building the mask on the CPU while the scores live on the GPU: always pass
   the ``device`` of the input tensors.
 """

@@ -25,6 +25,11 @@ MISTAKES: dict[str, str] = {
     "weights_before_scale": "Returned the weights before the softmax (the raw scores).",
     "projections_swapped": "Queries, keys and values come from W_q, W_k and W_v respectively; "
                            "two of them are swapped.",
+    "softmax_overflow": "With large scores, exp() overflows to inf (inf / inf = NaN), or every allowed "
+                        "key's weight underflows to 0 (0 / 0 = NaN) when masked keys are left in "
+                        "the softmax: fill the masked scores with -inf first, then subtract each "
+                        "row's maximum before exp (scores - scores.amax(-1, keepdim=True)), as "
+                        "torch.softmax does.",
     "linear_bias": "The projections must have no bias (nn.Linear(..., bias=False)).",
     # exercise 2
     "mask_inverted": "The mask convention is inverted: True means NOT allowed "
@@ -56,8 +61,6 @@ MISTAKES: dict[str, str] = {
     "keys_values_swapped": "Keys and values swapped: keys are W_k(x_k), values are W_v(x_v).",
     "scale_by_length": "Scaled by the square root of a sequence length (size(1)) instead of "
                        "sqrt(d_k), the feature size (size(-1)).",
-    "mask_inverted_finite": "The mask convention is inverted: True means NOT allowed "
-                            "(like nn.MultiheadAttention's attn_mask), so fill where mask is True.",
     # exercise 4
     "heads_mixed": "Heads mixed: matches with 1 head but not with 2 or more: check the reshape "
                    "before splitting heads (view (B, L, D) as (B, L, H, d_k), then transpose(1, 2) "
@@ -67,10 +70,6 @@ MISTAKES: dict[str, str] = {
                                      "reshape before splitting heads. view(B, H, L, d_k) straight "
                                      "from (B, L, D) mixes tokens into heads; view as (B, L, H, d_k), "
                                      "then transpose(1, 2).",
-    "heads_split_only_without_transpose": "Heads mixed: matches with 1 head but not with 2: check "
-                                          "the reshape before splitting heads. view(B, H, L, d_k) "
-                                          "straight from (B, L, D) mixes tokens into heads; view as "
-                                          "(B, L, H, d_k), then transpose(1, 2).",
     "heads_merged_without_transpose": "Heads mixed when they are concatenated: (B, H, Lq, d_k) must "
                                       "be transposed to (B, Lq, H, d_k) before the reshape to "
                                       "(B, Lq, D); a reshape alone mixes tokens and heads.",
@@ -100,8 +99,6 @@ MISTAKES: dict[str, str] = {
                          "combine both masks with `|`.",
     "masks_inverted": "The mask convention is inverted: True means NOT allowed, in attn_mask and "
                       "in key_padding_mask (like nn.MultiheadAttention).",
-    "masks_inverted_finite": "The mask convention is inverted: True means NOT allowed, in attn_mask "
-                             "and in key_padding_mask (like nn.MultiheadAttention).",
     # exercise 5
     "pe_sin_cos_swapped": "sin and cos swapped: even features (0, 2, 4, ...) get the sine, odd "
                           "features the cosine; PE[0] is [0, 1, 0, 1, ...].",
@@ -260,23 +257,70 @@ MISTAKES: dict[str, str] = {
 }
 
 
+# Candidate keys that are another way to make the same mistake: the test
+# computes them separately (they give different numbers), the student reads
+# one text.
+SAME_MISTAKE: dict[str, str] = {
+    "mask_inverted_finite": "mask_inverted",
+    "masks_inverted_finite": "masks_inverted",
+    "masks_inverted_combined": "masks_inverted",
+    "masks_inverted_combined_finite": "masks_inverted",
+    "heads_split_only_without_transpose": "heads_split_without_transpose",
+}
+
+
 def hint(key: str) -> str:
-    return MISTAKES[key]
+    return MISTAKES[SAME_MISTAKE.get(key, key)]
+
+
+def _text(key: str) -> str:
+    key = SAME_MISTAKE.get(key, key)
+    return MISTAKES.get(key, key)
+
+
+SEVERAL_DIFFER = ("No single usual mistake reproduces your output: more than one thing seems to "
+                  "differ. The closest candidates: ")
+
+# A candidate is "close" when it explains at least this share of the
+# distance between the answer and the reference.
+_CLOSE = 0.8
 
 
 def diagnose(actual, candidates: dict[str, torch.Tensor], *, atol: float = 1e-5,
-             rtol: float = 1e-4) -> str:
-    """The text of the first usual mistake whose output matches `actual`."""
+             rtol: float = 1e-4, expected: torch.Tensor | None = None, near: bool = True) -> str:
+    """The text of the usual mistake whose output reproduces `actual` within
+    (atol, rtol).  A candidate that equals `expected` within that tolerance
+    proves nothing on this input and is never claimed.  When no candidate
+    reproduces `actual` but some come much closer to it than `expected` does,
+    the answer says that more than one thing differs and names them (unless
+    near=False); else ""."""
     if not isinstance(actual, torch.Tensor):
         return ""
+    a = actual.detach().to("cpu", torch.float64)
+    e = None if expected is None else expected.detach().to("cpu", torch.float64)
+    if e is not None and e.shape != a.shape:
+        e = None
+    close: list[tuple[float, str]] = []
     for key, candidate in candidates.items():
         if candidate is None or candidate.shape != actual.shape:
             continue
-        a = actual.detach().to("cpu", torch.float64)
         c = candidate.detach().to("cpu", torch.float64)
+        if e is not None and torch.allclose(c, e, atol=atol, rtol=rtol, equal_nan=True):
+            continue
         if torch.allclose(a, c, atol=atol, rtol=rtol, equal_nan=True):
-            return MISTAKES.get(key, key)
-    return ""
+            return _text(key)
+        if e is not None:
+            finite = torch.isfinite(a) & torch.isfinite(c) & torch.isfinite(e)
+            if bool(finite.any()):
+                to_reference = float((a - e)[finite].norm())
+                to_candidate = float((a - c)[finite].norm())
+                if to_reference > 0 and to_candidate < _CLOSE * to_reference:
+                    close.append((to_candidate / to_reference, _text(key)))
+    if not close or not near:
+        return ""
+    close.sort()
+    names = list(dict.fromkeys(text for _, text in close))[:2]
+    return SEVERAL_DIFFER + " / ".join(f"({i + 1}) {t}" for i, t in enumerate(names))
 
 
 # What an exception raised in student code usually means.  Matched against

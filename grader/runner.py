@@ -93,6 +93,7 @@ class GradingContext:
         self.precheck = precheck
         self.stagings = stagings
         self.extra: dict = {}   # tests may leave figures here (the training check)
+        self.notes: list[str] = []   # non-scoring warnings for the student (ExerciseResult.notes)
         self._own_client: WorkerClient | None = None
 
     def own_stack_client(self) -> WorkerClient | None:
@@ -404,7 +405,8 @@ def grade_exercise(exercise: Exercise, submission: Submission, client: WorkerCli
         number=exercise.number, slug=exercise.slug, title=exercise.title,
         status=exercise_status(tests), points=0.0, max_points=exercise.points, tests=tests,
         duration=time.perf_counter() - t0,
-        output=client.output_text() if client is not None else "", extra=extra)
+        output=client.output_text() if client is not None else "", extra=extra,
+        notes=list(dict.fromkeys(context.notes)))
     if result.status is Status.FORBIDDEN:
         for test in tests:  # a forbidden call costs the whole exercise
             test.points = 0.0

@@ -9,33 +9,38 @@
    - `correct_*` must get full marks,
    - header comments state more (`# expect-status: failed`,
      `# expect-test-status: timeout`, `# expect-message: sqrt(d_k)`,
-     `# expect-max-points: 5`) and options (`# max-examples: 10`,
-     `# timeout: 3`).
-It prints the mutation score per exercise and which tests caught which
-mutant, and fails (exit 1) when any check fails.  Gradings run on the same
-judge processes as `attn-grade batch` (--jobs N in parallel).
+     `# expect-max-points: 5`, `# expect-note: float16`,
+     `# expect-no-message: sin and cos swapped` (a hint that must not be given), and
+     `# expect-hint: no_scale`, the key in grader/hints.py of the hint that
+     names the bug; without it, `expect-message` is what names the bug) and options (`# max-examples: 10`, `# timeout: 3`);
+   - with `--seeds N` every mutant is graded with N seeds and must get the
+     same points with each (correct ones: full marks with each).
+Tests that were deliberately not run (exercise 8's training check without
+`--train`) are held against nobody.
+It prints which tests caught which mutant and, per exercise, the share of
+correct styles accepted, of mutants killed, of killed mutants whose hint
+names the bug, and of mutants graded alike on every seed; it fails (exit 1)
+when any check fails.  Gradings run on the same judge processes as
+`attn-grade batch` (--jobs N in parallel).
 """
 
 from __future__ import annotations
 
 import re
 import shutil
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
 
-from grader import registry
-from grader.errors import handle_errors
+from grader import hints, registry
+from grader.course import PUBLIC_COURSE_SEED
 from grader.errors import GraderError
 from grader.registry import Exercise
 
 HEADER = re.compile(r"^#\s*(expect-[\w-]+|max-examples|timeout|dependencies)\s*:\s*(.+?)\s*$",
                     re.M)
 KINDS = ("correct", "wrong", "hostile")
-VERIFY_SEED = 12345
 _PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -57,6 +62,10 @@ class Mutant:
         if main.suffix != ".py" or not main.is_file():
             return []
         return HEADER.findall(main.read_text(encoding="utf-8", errors="replace"))
+
+    def expected_hints(self) -> list[str]:
+        """The texts of the hints this mutant declares (`# expect-hint: key`)."""
+        return [hints.hint(value) for key, value in self.header() if key == "expect-hint"]
 
     def options(self) -> dict:
         found: dict = {}
@@ -112,6 +121,21 @@ class Check:
     caught_by: list[str] = field(default_factory=list)   # failing tests (name: status)
     problems: list[str] = field(default_factory=list)
     kind: str = ""
+    points_by_seed: list[float] = field(default_factory=list)
+    hint_named: bool | None = None     # killed mutants: does a failing test's hint name the bug?
+
+    @property
+    def seed_stable(self) -> bool:
+        return len(set(round(p, 3) for p in self.points_by_seed)) <= 1
+
+
+NOT_RUN = "not_run"     # Status.NOT_RUN: deliberately not run (the training check without --train)
+EPS = 1e-3              # reports round points to 4 decimals
+
+
+def _runnable_points(ex: dict) -> float:
+    """Full marks, less the tests that were deliberately not run."""
+    return ex["max_points"] - sum(t.get("max_points", 0.0) for t in ex["tests"] if t["status"] == NOT_RUN)
 
 
 def _result_checks_full(group: str, name: str, report: dict, numbers: list[int]) -> list[Check]:
@@ -122,8 +146,9 @@ def _result_checks_full(group: str, name: str, report: dict, numbers: list[int])
         if ex is None:
             checks.append(Check(group, number, name, False, problems=["not graded"]))
             continue
-        failing = [f"{t['name']}: {t['status']}" for t in ex["tests"] if t["status"] != "passed"]
-        ok = ex["status"] == "passed" and abs(ex["points"] - ex["max_points"]) < 1e-9
+        failing = [f"{t['name']}: {t['status']}" for t in ex["tests"]
+                   if t["status"] not in ("passed", NOT_RUN)]
+        ok = not failing and abs(ex["points"] - _runnable_points(ex)) < EPS
         checks.append(Check(group, number, name, ok, ex["points"], ex["max_points"], failing,
                             [] if ok else [f"expected full marks: {'; '.join(failing)[:300]}"]))
     return checks
@@ -137,7 +162,8 @@ def _result_checks_stub(name: str, report: dict, numbers: list[int]) -> list[Che
         if ex is None:
             checks.append(Check("stubs", number, name, False, problems=["not graded"]))
             continue
-        others = [f"{t['name']}: {t['status']}" for t in ex["tests"] if t["status"] != "not_implemented"]
+        others = [f"{t['name']}: {t['status']}" for t in ex["tests"]
+                  if t["status"] not in ("not_implemented", NOT_RUN)]
         ok = ex["points"] == 0 and not others
         problems = []
         if ex["points"]:
@@ -148,22 +174,26 @@ def _result_checks_stub(name: str, report: dict, numbers: list[int]) -> list[Che
     return checks
 
 
-def _mutant_check(mutant: Mutant, report: dict) -> Check:
+def _mutant_check(mutant: Mutant, reports: list[dict]) -> Check:
+    """The verdict on one mutant from its reports, one per seed (the first decides
+    the points shown; every seed must give the same points)."""
     number = mutant.exercise.number
-    ex = next((e for e in report["exercises"] if e["number"] == number), None)
-    if ex is None:
+    graded = [next((e for e in r["exercises"] if e["number"] == number), None) for r in reports]
+    if not graded or any(ex is None for ex in graded):
         return Check("mutants", number, mutant.name, False, problems=["not graded"], kind=mutant.kind)
-    failing = [t for t in ex["tests"] if t["status"] != "passed"]
+    ex = graded[0]
+    failing = [t for t in ex["tests"] if t["status"] not in ("passed", NOT_RUN)]
     caught = [f"{t['name']} ({t['status']})" for t in failing]
     problems: list[str] = []
-    full = ex["status"] == "passed" and abs(ex["points"] - ex["max_points"]) < 1e-9
+    full = not failing and abs(ex["points"] - _runnable_points(ex)) < EPS
     if mutant.kind == "correct":
         if not full:
             problems.append("a correct variant lost points: " + "; ".join(caught)[:300])
-    elif ex["points"] >= ex["max_points"] - 1e-9:
+    elif ex["points"] >= _runnable_points(ex) - EPS:
         problems.append("SURVIVED: no test caught this mutant")
     text = " ".join([f"{t.get('message', '')} {t.get('hint', '')}" for t in failing]
                     + list(ex.get("notes", []))).lower()
+    hint_text = " ".join(t.get("hint", "") for t in failing).lower()
     for key, value in mutant.header():
         if key == "expect-status" and ex["status"] != value:
             problems.append(f"expected status {value}, got {ex['status']}")
@@ -173,8 +203,43 @@ def _mutant_check(mutant: Mutant, report: dict) -> Check:
             problems.append(f"no failing test mentions {value!r}")
         elif key == "expect-max-points" and ex["points"] > float(value) + 1e-9:
             problems.append(f"expected at most {value} points, got {ex['points']:g}")
-    return Check("mutants", number, mutant.name, not problems, ex["points"], ex["max_points"],
-                 caught, problems, kind=mutant.kind)
+        elif key == "expect-no-message" and value.lower() in text:
+            problems.append(f"a failing test mentions {value!r} (a wrong hint)")
+        elif key == "expect-note" and not any(value.lower() in n.lower() for n in ex.get("notes", [])):
+            problems.append(f"no note mentions {value!r}")
+    points = [e["points"] for e in graded]
+    check = Check("mutants", number, mutant.name, False, ex["points"], ex["max_points"], caught, problems,
+                  kind=mutant.kind, points_by_seed=points)
+    if not check.seed_stable:
+        problems.append("points differ across seeds: " + ", ".join(f"{p:.2f}" for p in points))
+    if mutant.kind == "correct" and not all(abs(e["points"] - _runnable_points(e)) < EPS for e in graded):
+        problems.append("a correct variant lost points on some seed")
+    if mutant.kind != "correct" and not any("SURVIVED" in p for p in problems):
+        check.hint_named = _names_the_bug(mutant, hint_text, text)
+    check.ok = not problems
+    return check
+
+
+def _names_the_bug(mutant: Mutant, hint_text: str, text: str) -> bool:
+    """Does the feedback name this mutant's bug?  `# expect-hint: key` lines
+    declare the hints that must appear; without them, `# expect-message:`
+    lines (text the message or hint must contain); a mutant that declares
+    neither does not count as named."""
+    expected = mutant.expected_hints()
+    if expected:
+        return all(h.lower() in hint_text for h in expected)
+    messages = [value.lower() for key, value in mutant.header() if key == "expect-message"]
+    return bool(messages) and all(m in text for m in messages)
+
+
+def _mutant_verdict(mutant: Mutant, replies: list[tuple[int, dict]]) -> Check:
+    """The Check of a mutant from its (seed, reply) pairs."""
+    failed = [reply for _, reply in replies if not reply.get("ok")]
+    if failed:
+        reply = failed[0]
+        return Check("mutants", mutant.exercise.number, mutant.name, False, kind=mutant.kind,
+                     problems=[f"grading failed ({reply.get('kind')}): {reply.get('message', '')}"])
+    return _mutant_check(mutant, [reply["report"] for _, reply in sorted(replies, key=lambda r: r[0])])
 
 
 # ------------------------------------------------------------------ run
@@ -198,10 +263,29 @@ class VerifyResult:
             scores[number] = (len(killed), len(mutants))
         return scores
 
+    def summary(self) -> dict[int, dict[str, tuple[int, int]]]:
+        """Per exercise, (good, total) of: correct styles accepted, mutants killed,
+        killed mutants whose hint names the bug, mutants graded alike on every seed."""
+        out: dict[int, dict[str, tuple[int, int]]] = {}
+        for number in self.exercises:
+            mine = [c for c in self.checks if c.group == "mutants" and c.exercise == number]
+            correct = [c for c in mine if c.kind == "correct"]
+            wrong = [c for c in mine if c.kind in ("wrong", "hostile")]
+            killed = [c for c in wrong if c.points is not None and c.points < c.max_points - EPS]
+            multi = [c for c in mine if len(c.points_by_seed) > 1]
+            out[number] = {
+                "correct styles accepted": (sum(c.ok for c in correct), len(correct)),
+                "mutants killed": (len(killed), len(wrong)),
+                "hint names the bug": (sum(bool(c.hint_named) for c in killed), len(killed)),
+                "seed stability": (sum(c.seed_stable for c in multi), len(multi)),
+            }
+        return out
+
 
 def verify(solutions: Path, mutants_dir: Path | None, exercises: list[Exercise], *,
-           jobs: int = 1, seed: int = VERIFY_SEED, timeout: float = 900.0,
-           max_examples: int | None = None, progress=None) -> VerifyResult:
+           jobs: int = 1, seed: int = PUBLIC_COURSE_SEED, timeout: float = 900.0,
+           max_examples: int | None = None, progress=None, seeds: int = 1,
+           train: bool = False) -> VerifyResult:
     from grader.authoring.generate import stub_texts
     from grader.batch.discover import hidden_tests_exist
     from grader.batch.legacy import run_jobs
@@ -215,7 +299,7 @@ def verify(solutions: Path, mutants_dir: Path | None, exercises: list[Exercise],
     numbers = [e.number for e in exercises]
     work = Path(tempfile.mkdtemp(prefix="attn-grade-verify-"))
     try:
-        base = {"seed": seed, "train": False, "device": "cpu", "max_examples": max_examples}
+        base = {"seed": seed, "train": train, "device": "cpu", "max_examples": max_examples}
         todo: list[dict] = [{"id": 0, "path": str(solutions.resolve()), "exercises": numbers,
                              "meta": ("solutions", None), **base}]
         stubs = work / "stubs"
@@ -226,27 +310,32 @@ def verify(solutions: Path, mutants_dir: Path | None, exercises: list[Exercise],
         found = find_mutants(mutants_dir, exercises) if mutants_dir is not None else []
         for index, mutant in enumerate(found):
             path = mutant.build(solutions, work / "mutants" / f"{index:03d}")
-            todo.append({"id": len(todo), "path": str(path), "exercises": [mutant.exercise.number],
-                         "meta": ("mutant", index), **base, **mutant.options()})
+            for offset in range(max(1, seeds)):
+                todo.append({"id": len(todo), "path": str(path), "exercises": [mutant.exercise.number],
+                             "meta": ("mutant", index), **base, "seed": seed + offset,
+                             **mutant.options()})
         metas = {job["id"]: job["meta"] for job in todo}
         if progress:
             progress("start", total=len(todo))
         checks: list[Check] = []
+        per_mutant: dict[int, list[tuple[int, dict]]] = {}
+        expected_replies = {i: sum(1 for j in todo if j["meta"] == ("mutant", i)) for i in range(len(found))}
         for job, reply in run_jobs(todo, jobs, timeout, work / "logs"):
             group, index = metas[job["id"]]
             label = found[index].name if group == "mutant" else str(solutions if group == "solutions" else "stubs")
-            if not reply.get("ok"):
+            if group == "mutant":
+                replies = per_mutant.setdefault(index, [])
+                replies.append((job["seed"], reply))
+                if len(replies) == expected_replies[index]:
+                    checks.append(_mutant_verdict(found[index], replies))
+            elif not reply.get("ok"):
                 problem = f"grading failed ({reply.get('kind')}): {reply.get('message', '')}"
                 for number in job["exercises"]:
-                    checks.append(Check("mutants" if group == "mutant" else group, number, label, False,
-                                        problems=[problem],
-                                        kind=found[index].kind if group == "mutant" else ""))
+                    checks.append(Check(group, number, label, False, problems=[problem]))
             elif group == "solutions":
                 checks += _result_checks_full("solutions", label, reply["report"], numbers)
             elif group == "stubs":
                 checks += _result_checks_stub(label, reply["report"], numbers)
-            else:
-                checks.append(_mutant_check(found[index], reply["report"]))
             if progress:
                 progress("done_one", label=label)
     finally:
@@ -298,17 +387,7 @@ def print_result(result: VerifyResult, console=None) -> None:
             verdict = Text("ok", style="green") if c.ok else Text("; ".join(c.problems), style="red")
             table.add_row(c.name, points, caught, verdict)
         console.print(table)
-    scores = Table(title="mutation score per exercise", box=box.ROUNDED, title_justify="left")
-    for column in ("#", "exercise", "killed", "score", "correct variants"):
-        scores.add_column(column)
-    for number, (killed, total) in result.mutation_scores().items():
-        correct = [c for c in mutants if c.exercise == number and c.kind == "correct"]
-        good = sum(c.ok for c in correct)
-        score = f"{100 * killed / total:.0f}%" if total else "-"
-        style = "green" if total and killed == total else ("red" if total else "dim")
-        scores.add_row(str(number), registry.get(number).slug, f"{killed}/{total}", Text(score, style=style),
-                       f"{good}/{len(correct)} full marks" if correct else "-")
-    console.print(scores)
+    console.print(summary_table(result))
     failed = [c for c in result.checks if not c.ok]
     if failed:
         console.print(Text(f"verify FAILED: {len(failed)} check(s)", style="bold red"))
@@ -316,51 +395,38 @@ def print_result(result: VerifyResult, console=None) -> None:
         console.print(Text(f"verify passed: {len(result.checks)} checks", style="bold green"))
 
 
+TARGETS = {"correct styles accepted": 1.0, "mutants killed": 1.0, "hint names the bug": 0.9,
+           "seed stability": 1.0}
+
+
+def summary_table(result: VerifyResult):
+    """Per exercise: correct styles accepted, mutants killed, killed mutants whose hint
+    names the bug, seed stability; each as a share, green when it meets its target."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="per exercise (targets: " + ", ".join(
+        f"{name} {100 * target:.0f}%" for name, target in TARGETS.items()) + ")",
+        box=box.ROUNDED, title_justify="left")
+    table.add_column("#")
+    table.add_column("exercise")
+    for name in TARGETS:
+        table.add_column(name)
+    for number, row in result.summary().items():
+        cells = []
+        for name, target in TARGETS.items():
+            good, total = row[name]
+            if not total:
+                cells.append(Text("-", style="dim"))
+                continue
+            share = good / total
+            cells.append(Text(f"{100 * share:.0f}% ({good}/{total})",
+                              style="green" if share >= target - 1e-9 else "red"))
+        table.add_row(str(number), registry.get(number).slug, *cells)
+    return table
+
+
 def default_mutants() -> Path:
     local = Path("tests/fixtures")
     return local if local.is_dir() else _PACKAGE_ROOT / "tests" / "fixtures"
-
-
-@click.command("verify")
-@click.option("--solutions", default="solutions", show_default=True, type=click.Path(path_type=Path))
-@click.option("--mutants", "mutants_dir", type=click.Path(path_type=Path), default=None,
-              help="Folder of exNN/{correct,wrong,hostile}_* fixtures [default: tests/fixtures].")
-@click.option("--no-mutants", is_flag=True, help="Only check the solutions and the stubs.")
-@click.option("--exercises", "-e", "exercise_keys", multiple=True,
-              help="Exercises to verify (1,2 or repeated); default: all with hidden tests.")
-@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="Judge processes grading in parallel.")
-@click.option("--seed", type=int, default=VERIFY_SEED, show_default=True)
-@click.option("--max-examples", type=int, default=None,
-              help="Hypothesis examples per property (a quicker, weaker check); a mutant's "
-                   "`# max-examples:` header wins.")
-@handle_errors
-def verify_command(solutions: Path, mutants_dir, no_mutants: bool, exercise_keys, jobs: int,
-                   seed: int, max_examples) -> None:
-    """Self-check the test bank: solutions full marks, stubs zero, mutants caught."""
-    from grader.errors import ExitCode
-
-    keys = [k for v in exercise_keys for k in v.replace(",", " ").split()]
-    exercises = [registry.get(k) for k in keys] if keys else list(registry.EXERCISES)
-    folder = None if no_mutants else (mutants_dir or default_mutants())
-    if folder is not None and not folder.is_dir():
-        raise GraderError(f"no mutants folder at {folder}", hint="pass --mutants DIR or --no-mutants")
-    from rich.console import Console
-
-    err = Console(stderr=True)
-    state = {"done": 0, "total": 0}
-
-    def progress(event: str, **info) -> None:
-        if event == "start":
-            state["total"] = info["total"]
-            err.print(f"verifying: {info['total']} gradings on {jobs} judge process(es)...",
-                      style="dim", highlight=False)
-        elif event == "done_one" and err.is_terminal:
-            state["done"] += 1
-            err.print(f"  [{state['done']}/{state['total']}] {info['label']}", style="dim",
-                      highlight=False)
-
-    result = verify(solutions, folder, exercises, jobs=jobs, seed=seed, max_examples=max_examples,
-                    progress=progress)
-    print_result(result)
-    sys.exit(int(ExitCode.ALL_PASSED if result.ok else ExitCode.SOME_FAILED))

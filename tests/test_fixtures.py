@@ -12,6 +12,9 @@ comments state what else must hold:
     # expect-test-status: timeout        some test has this status
     # expect-message: 1/sqrt(d_k)        text in some failing test's message or hint, or a note
     # expect-max-points: 5               at most this many points
+    # expect-no-message: sin and cos     text in NO failing test's message or hint
+    # expect-note: float16               text in a (non-scoring) note of the result;
+                                         a correct fixture without it has no note
     # max-examples: 10                   hypothesis examples per property
     # dependencies: own                  graded on its own earlier files (default: the grader's)
 """
@@ -76,6 +79,8 @@ def test_fixture_is_graded_as_named(number, path, tmp_path):
         assert all(t.status in (Status.PASSED, Status.NOT_RUN) for t in result.tests), dump
         assert result.status is (Status.NOT_RUN if not_run else Status.PASSED), dump
         assert result.points == pytest.approx(result.max_points - sum(t.max_points for t in not_run)), dump
+        if not any(key == "expect-note" for key, _ in expectations):
+            assert result.notes == [], f"a correct fixture got notes {result.notes}\n{dump}"
     else:
         assert result.points < result.max_points - 1e-9, f"a wrong submission lost no points\n{dump}"
     failing = [t for t in result.tests if t.status not in (Status.PASSED, Status.NOT_RUN)]
@@ -89,3 +94,28 @@ def test_fixture_is_graded_as_named(number, path, tmp_path):
             assert value.lower() in text, f"no failing test mentions {value!r}\n{dump}"
         elif key == "expect-max-points":
             assert result.points <= float(value) + 1e-9, dump
+        elif key == "expect-no-message":
+            text = " ".join(f"{t.message} {t.hint}" for t in failing).lower()
+            assert value.lower() not in text, f"a failing test mentions {value!r}\n{dump}"
+        elif key == "expect-note":
+            assert any(value.lower() in note.lower() for note in result.notes), \
+                f"no note mentions {value!r}: {result.notes}\n{dump}"
+
+
+# Wrong fixtures whose points once depended on the seed (a bug found only when
+# a random case happened to hit its shape); `attn-grade verify --seeds N`
+# checks every fixture.
+SEED_SAMPLE = ["ex02/wrong_mask_after_softmax.py", "ex03/wrong_values_from_x_k.py",
+               "ex03/wrong_scale_by_length.py", "ex04/wrong_concat_without_transpose.py"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SEED_SAMPLE)
+def test_a_wrong_fixture_gets_the_same_points_on_every_seed(name, tmp_path):
+    folder, file = name.split("/")
+    number = int(folder[2:])
+    submission = make_submission(tmp_path / "submission", {registry.get(number).file: FIXTURES / name})
+    results = [grade_one(submission, number, seed=seed) for seed in (1, 2, 3)]
+    points = [round(r.points, 6) for r in results]
+    assert points[0] < results[0].max_points, describe(results[0])
+    assert len(set(points)) == 1, "\n".join(describe(r) for r in results)

@@ -54,8 +54,12 @@ def test_verify_reports_survivors_false_alarms_and_unmet_expectations(tmp_path, 
     assert not any(c.name.startswith("ex02/") for c in result.checks)
     assert result.mutation_scores() == {1: (2, 3)}
     text = out.output
-    assert "mutation score per exercise" in text and "which tests caught which mutant" in text
-    assert "SURVIVED" in text and "verify FAILED" in text and "2/3" in text
+    assert "per exercise" in text and "which tests caught which mutant" in text
+    assert "SURVIVED" in text and "verify FAILED" in text and "67% (2/3)" in text
+    summary = result.summary()[1]
+    assert summary["mutants killed"] == (2, 3)
+    assert summary["correct styles accepted"] == (1, 2)
+    assert summary["seed stability"] == (0, 0)            # one seed: nothing to compare
 
 
 def _report(number, tests):
@@ -90,3 +94,45 @@ def test_mutants_are_found_by_kind(tmp_path):
     assert (built / "ex01_attention.py").read_text().startswith("import os")
     assert (built / "ex02_masks.py").exists()
     assert found[3].options() == {"max_examples": 5}
+
+
+@pytest.mark.slow
+def test_verify_passes_on_the_untouched_repository_for_every_exercise():
+    """Solutions full marks, stubs not implemented, on all exercises; the training check is
+    not run (--no-train), and what was not run is held against nobody."""
+    out = CliRunner().invoke(main, ["verify", "--solutions", str(SOLUTIONS), "--no-mutants", "--no-train",
+                                    "--jobs", "2", "--max-examples", "2"])
+    assert out.exit_code == 0, out.output
+    assert "verify passed" in out.output
+
+
+def _mutant(tmp_path, name, header=""):
+    folder = tmp_path / "ex01"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(header + "x = 1\n")
+    return verify.find_mutants(tmp_path, [registry.get(1)])[0]
+
+
+def test_a_mutant_graded_differently_across_seeds_fails_the_check(tmp_path):
+    mutant = _mutant(tmp_path, "wrong_unstable.py")
+    tests = [("a", "failed", 0.0, "m"), ("b", "passed", 5.0, "")]
+    other = [("a", "passed", 5.0, ""), ("b", "failed", 0.0, "m")]
+    lucky = [("a", "passed", 5.0, ""), ("b", "passed", 5.0, "")]
+    stable = verify._mutant_check(mutant, [_report(1, tests), _report(1, other)])
+    assert stable.ok and stable.seed_stable and stable.points_by_seed == [5.0, 5.0]
+    unstable = verify._mutant_check(mutant, [_report(1, tests), _report(1, lucky)])
+    assert not unstable.ok and not unstable.seed_stable
+    assert any("differ across seeds" in p for p in unstable.problems)
+
+
+def test_the_declared_hint_key_decides_whether_the_hint_names_the_bug(tmp_path):
+    from grader import hints
+
+    named = _mutant(tmp_path, "wrong_named.py", "# expect-hint: no_scale\n")
+    report = _report(1, [("a", "failed", 0.0, "m"), ("b", "passed", 5.0, "")])
+    report["exercises"][0]["tests"][0]["hint"] = hints.hint("no_scale")
+    assert verify._mutant_check(named, [report]).hint_named is True
+    report["exercises"][0]["tests"][0]["hint"] = hints.hint("scale_by_dk")
+    assert verify._mutant_check(named, [report]).hint_named is False
+    undeclared = _mutant(tmp_path / "other", "wrong_plain.py")
+    assert verify._mutant_check(undeclared, [report]).hint_named is False

@@ -17,9 +17,9 @@ from grader.commands.grading import all_command, exercise_command
 from grader.commands.doctor import doctor_command
 from grader.commands.listing import list_command
 from grader.commands.repro import repro_command
+from grader.commands.verify import verify_command
 from grader.commands.watch import watch_command
 from grader.export import export_student_command
-from grader.verify import verify_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

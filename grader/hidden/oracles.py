@@ -36,6 +36,18 @@ def self_attention(x: torch.Tensor, w_q: torch.Tensor, w_k: torch.Tensor, w_v: t
     return attention(q, k, v, mask, **mistake)
 
 
+def attention_at_scale(q, k, v, mask=None, **kwargs):
+    """f -> (output, weights) of `attention` with the scale 1/sqrt(d_k) multiplied by f:
+    what checks.assert_close's precision policy needs (`at_scale`)."""
+    return lambda f: attention(q, k, v, mask, scale=f / math.sqrt(q.shape[-1]), **kwargs)
+
+
+def self_attention_at_scale(x, w_q, w_k, w_v, mask=None):
+    """f -> the output of `self_attention` with the scale multiplied by f."""
+    d_k = w_k.shape[0]
+    return lambda f: self_attention(x, w_q, w_k, w_v, mask, scale=f / math.sqrt(d_k))[0]
+
+
 def torch_single_head(x_q: torch.Tensor, x_kv: torch.Tensor, w_q, w_k, w_v,
                       mask: torch.Tensor | None = None,
                       key_padding_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -93,7 +105,8 @@ def multi_head(query, key, value, state: dict, num_heads: int, attn_mask=None,
                key_padding_mask=None, *, split: str = "heads", merge: str = "heads",
                scale: float | None = None, use_w_o: bool = True, use_bias: bool = True,
                sources: str = "qkv", padding_axis: str = "keys", use_attn_mask: bool = True,
-               use_padding: bool = True, invert_masks: bool = False, **mistake):
+               use_padding: bool = True, invert_masks: bool = False, invert_combined: bool = False,
+               **mistake):
     """The paper's MultiHead(Q, K, V) = Concat(head_1..head_h) W^O in float64,
     head h using features h*d_k:(h+1)*d_k of each projection.  Returns
     (output (B, Lq, D), weights (B, H, Lq, Lk)).
@@ -104,7 +117,10 @@ def multi_head(query, key, value, state: dict, num_heads: int, attn_mask=None,
     merge  "heads" (transpose back, then reshape), "view" (reshape without transpose),
            "strided" (the inverse of the strided split);
     padding_axis "keys" (B, 1, 1, Lk), "heads" ((B, 1, Lk): batch lined up with heads),
-           "queries" (B, 1, Lq, 1)."""
+           "queries" (B, 1, Lq, 1);
+    invert_masks inverts each mask before they are combined, invert_combined
+           the combined mask (an inverted convention in the masked attention
+           that both masks go through)."""
     inputs = {"q": query, "k": key, "v": value}
     xq, xk, xv = (inputs[s].detach().to("cpu", torch.float64) for s in sources)
     B, Lq, D = xq.shape
@@ -138,6 +154,8 @@ def multi_head(query, key, value, state: dict, num_heads: int, attn_mask=None,
         else:
             padding = kpm[:, None, None, :]
         mask = padding if mask is None else mask | padding
+    if invert_combined and mask is not None:
+        mask = ~mask
     scale = 1.0 / math.sqrt(d_k) if scale is None else scale
     out, weights = attention(q, k, v, mask, scale=scale, **mistake)    # (B, H, Lq, d_k)
     if merge == "view":
@@ -338,6 +356,14 @@ def transformer_parameter_count(src_vocab: int, tgt_vocab: int, d_model: int, nu
     decoder = 2 * attention + ffn + 3 * 2 * d
     generator = (0 if tie_weights else d * tgt_vocab) + tgt_vocab
     return (src_vocab + tgt_vocab) * d + num_layers * (encoder + decoder) + generator
+
+
+def queries_scaled(state: dict, factor: float) -> dict:
+    """`state` with every attention's query projection (W_q weight and bias)
+    multiplied by `factor`: the same as multiplying that attention's scale
+    1/sqrt(d_k) by it.  How the precision policy's `at_scale` reaches inside
+    PyTorch's layers, which take no scale."""
+    return {k: (v * factor if ".W_q." in f".{k}" else v) for k, v in state.items()}
 
 
 class TransformerReference:

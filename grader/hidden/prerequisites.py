@@ -49,6 +49,14 @@ def _differs(got, expected, what: str) -> str:
     return ""
 
 
+def _build(client, target: str, args, values, *, names=None):
+    """(module in float64 holding `values` at the contract's names, {name: shape or None}, [])."""
+    from grader.sandbox.client import run_procedure
+
+    return run_procedure(client, "contract:build", target, list(args), {}, values or None,
+                         names=list(names or values), dtype=torch.float64)
+
+
 # ---------------------------------------------------------------- the checks
 def _check_1(client) -> tuple[str, str]:
     m = _student(client, 1)
@@ -76,11 +84,12 @@ def _check_2(client) -> tuple[str, str]:
 
 def _check_4(client) -> tuple[str, str]:
     d, h = 8, 2
-    mha = _student(client, 4).MultiHeadAttention(d, h)
-    mha.call("double")
     state = S.random_state({f"W_{p}.{w}": (d, d) if w == "weight" else (d,)
                             for p in "qkvo" for w in ("weight", "bias")}, 41, torch.float64)
-    mha.call("load_state_dict", state)
+    mha, shapes, _ = _build(client, "ex04_multi_head:MultiHeadAttention", [d, h], state)
+    missing = [k for k in state if tuple(shapes.get(k) or ()) != tuple(state[k].shape)]
+    if missing:
+        return "MultiHeadAttention", f"it has no parameter {missing[0]} of shape {tuple(state[missing[0]].shape)}"
     ref = torch.nn.MultiheadAttention(d, h, batch_first=True, dtype=torch.float64)
     with torch.no_grad():
         ref.in_proj_weight.copy_(torch.cat([state[f"W_{p}.weight"] for p in "qkv"]))
@@ -124,17 +133,14 @@ def _check_6(client) -> tuple[str, str]:
     x, mem = S.randn((2, 4, d), 61), S.randn((2, 5, d), 62)
     causal = oracles.causal_mask(4)
     tpad, spad = S.lengths_mask([4, 3], 4), S.lengths_mask([5, 2], 5)
-    module = _student(client, 6)
     for kind, name in (("encoder", "EncoderLayer"), ("decoder", "DecoderLayer")):
-        layer = getattr(module, name)(d, h, d_ff)
-        layer.call("double")
         keys = oracles.layer_keys(kind)
-        state = layer.call("state_dict")
-        missing = [k for k in keys if k not in state]
+        _, shapes, _ = _build(client, f"ex06_blocks:{name}", [d, h, d_ff], {}, names=keys)
+        missing = [k for k in keys if shapes.get(k) is None]
         if missing:
             return name, f"it has no parameter {missing[0]} (the contract's names)"
-        state.update(S.random_state({k: tuple(state[k].shape) for k in keys}, 63, torch.float64))
-        layer.call("load_state_dict", state)
+        state = S.random_state({k: tuple(shapes[k]) for k in keys}, 63, torch.float64)
+        layer, _, _ = _build(client, f"ex06_blocks:{name}", [d, h, d_ff], state)
         if kind == "encoder":
             got = layer(x, src_key_padding_mask=spad[:, :4])
             expected = oracles.encoder_layer(state, h, x, spad[:, :4])

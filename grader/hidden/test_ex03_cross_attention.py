@@ -23,7 +23,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grader import hints
-from grader.hidden import checks, oracles
+from grader.hidden import checks, contract, oracles
 from grader.hidden import strategies as S
 from grader.sandbox.client import run_procedure
 
@@ -45,18 +45,13 @@ def _reporting() -> bool:
 
 def _attention(student, case):
     """The student's Attention(d_model) holding the case's weights (float64 when the case is)."""
-    module, names = run_procedure(student._client, "heads:build", "ex03_cross_attention:Attention",
-                                  [case.d_model], state=case.weights(), dtype=case.dtype)
-    if set(names) != PARAMETERS:
-        extra = sorted(set(names) - PARAMETERS)
-        missing = sorted(PARAMETERS - set(names))
-        checks.fail(f"Attention's parameters are {sorted(names)}; the contract asks for exactly "
-                    f"W_q, W_k, W_v (nn.Linear(d_model, d_model, bias=False))"
-                    + (f"; unexpected: {extra}" if extra else "")
-                    + (f"; missing: {missing}" if missing else ""),
-                    hint=hints.hint("linear_bias") if any(n.endswith("bias") for n in extra)
-                    else "Name the layers W_q, W_k, W_v and create them with bias=False.")
-    return module
+    d = case.d_model
+    return contract.build(
+        student._client, "ex03_cross_attention:Attention", [d],
+        expected={name: (d, d) for name in PARAMETERS}, values=case.weights(),
+        dtype=case.dtype, probe=(list(case.inputs()), {}), owner="Attention",
+        contract="W_q, W_k, W_v, each nn.Linear(d_model, d_model, bias=False)",
+        missing_hint="Name the layers W_q, W_k, W_v and create them with bias=False.")
 
 
 def _reference(case, x_q, x_k, x_v, mask=None, **mistake):
@@ -103,19 +98,25 @@ def _mistakes(case, x_q, x_k, x_v, mask=None):
     return found
 
 
-def _assert_close(actual, expected, what, candidates):
+def _at_scale(case, x_q, x_k, x_v, mask=None):
+    """f -> the reference with its scale times f (checks' precision policy)."""
+    return lambda f: _reference(case, x_q, x_k, x_v, mask, scale=f / math.sqrt(case.d_model))
+
+
+def _assert_close(actual, expected, what, candidates, at_scale=None):
     """checks.assert_close, also naming the mistake when the answer holds NaNs
     (an inverted mask can hide whole rows)."""
     if isinstance(actual, torch.Tensor) and actual.is_floating_point() and bool(torch.isnan(actual).any()):
         found = hints.diagnose(actual, candidates())
         if found:
             checks.assert_close(actual, expected, what, hint=found)
-    checks.assert_close(actual, expected, what, candidates=candidates)
+    checks.assert_close(actual, expected, what, candidates=candidates, at_scale=at_scale)
 
 
 # ------------------------------------------------------------------ properties
 @pytest.mark.weight(3)
 @given(case=S.cross_attention_cases())
+@S.first("cross_attention")
 def test_matches_the_equation(student, case):
     """Attention(x_q, x_k, x_v) = softmax(W_q(x_q) W_k(x_k)ᵀ / sqrt(d_k)) W_v(x_v): shape (B, Lq, D), one
     vector per QUERY, in the inputs' dtype, with Lq != Lk, batch > 1."""
@@ -123,12 +124,13 @@ def test_matches_the_equation(student, case):
     x_q, x_k, x_v = case.inputs()
     out = module(x_q, x_k, x_v)
     _assert_close(out, _reference(case, x_q, x_k, x_v), "Attention output",
-                  lambda: _mistakes(case, x_q, x_k, x_v))
+                  lambda: _mistakes(case, x_q, x_k, x_v), _at_scale(case, x_q, x_k, x_v))
     checks.assert_dtype(out, case.dtype, "Attention output")
 
 
 @pytest.mark.weight(2)
 @given(case=S.cross_attention_cases(square=True, min_len=2))
+@S.first("square_cross_attention")
 def test_keys_come_from_x_k_and_values_from_x_v(student, case):
     """with three different inputs of one length, queries come from x_q, keys from x_k, values from x_v."""
     module = _attention(student, case)
@@ -136,7 +138,7 @@ def test_keys_come_from_x_k_and_values_from_x_v(student, case):
     out = module(x_q, x_k, x_v)
     _assert_close(out, _reference(case, x_q, x_k, x_v),
                   "Attention output (x_q, x_k and x_v three different tensors)",
-                  lambda: _mistakes(case, x_q, x_k, x_v))
+                  lambda: _mistakes(case, x_q, x_k, x_v), _at_scale(case, x_q, x_k, x_v))
 
 
 @pytest.mark.weight(2)
@@ -150,11 +152,12 @@ def test_honours_the_mask(student, case, data):
     mask = spec.build(case.attention_case())
     out = module(x_q, x_k, x_v, mask)
     _assert_close(out, _reference(case, x_q, x_k, x_v, mask), "Attention output with a mask",
-                  lambda: _mistakes(case, x_q, x_k, x_v, mask))
+                  lambda: _mistakes(case, x_q, x_k, x_v, mask), _at_scale(case, x_q, x_k, x_v, mask))
 
 
 @S.examples(10)
 @given(case=S.cross_attention_cases(min_len=2), noise_seed=S.seeds())
+@S.first("cross_attention", noise_seed=5)
 def test_padded_memory_does_not_matter(student, case, noise_seed):
     """changing the keys and values at padded memory positions (key padding mask) changes nothing."""
     spec = S.MaskSpec("padding", "keys", case.seed)
@@ -209,7 +212,8 @@ def test_encoder_decoder_attention_equals_torch(student, case, use_mask):
                                     w["W_v.weight"], mask=mask)
     out = module(decoder, memory, memory) if mask is None else module(decoder, memory, memory, mask)
     checks.assert_close(out, ref, "Attention(decoder, memory, memory) vs nn.MultiheadAttention",
-                        candidates=lambda: _mistakes(case, decoder, memory, memory, mask))
+                        candidates=lambda: _mistakes(case, decoder, memory, memory, mask),
+                        at_scale=_at_scale(case, decoder, memory, memory, mask))
 
 
 def test_gradients_reach_every_input_and_weight(ctx, student):
@@ -217,21 +221,32 @@ def test_gradients_reach_every_input_and_weight(ctx, student):
     case = S.CrossAttentionCase(batch=2, lq=3, lk=4, d_model=5, dtype=torch.float64, seed=7)
     module = _attention(student, case)
     x_q, x_k, x_v = case.inputs()
-    out, grads, params = run_procedure(ctx.client, "common:gradients", module, [x_q, x_k, x_v])
+    out, grads, params = run_procedure(ctx.client, "common:gradients", module, [x_q, x_k, x_v],
+                                       names=sorted(PARAMETERS))
     _assert_close(out, _reference(case, x_q, x_k, x_v), "the output (before its gradients are checked)",
-                  lambda: _mistakes(case, x_q, x_k, x_v))
-    w = {name: t.clone().requires_grad_(True) for name, t in case.weights().items()}
-    refs = [t.clone().requires_grad_(True) for t in (x_q, x_k, x_v)]
-    q = refs[0] @ w["W_q.weight"].T
-    k = refs[1] @ w["W_k.weight"].T
-    v = refs[2] @ w["W_v.weight"].T
-    ref = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(case.d_model), -1) @ v
-    projection = torch.randn(ref.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    (ref * projection).sum().backward()
+                  lambda: _mistakes(case, x_q, x_k, x_v), _at_scale(case, x_q, x_k, x_v))
+    projection = torch.randn((case.batch, case.lq, case.d_model),
+                             generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+    def reference_grads(factor: float = 1.0):
+        """({input: grad}, {weight: grad}) of the equation, its scale times `factor`."""
+        w = {name: t.clone().requires_grad_(True) for name, t in case.weights().items()}
+        refs = [t.clone().requires_grad_(True) for t in (x_q, x_k, x_v)]
+        q = refs[0] @ w["W_q.weight"].T
+        k = refs[1] @ w["W_k.weight"].T
+        v = refs[2] @ w["W_v.weight"].T
+        scores = q @ k.transpose(-2, -1) * (factor / math.sqrt(case.d_model))
+        (torch.softmax(scores, -1) @ v * projection).sum().backward()
+        return ({n: t.grad for n, t in zip(("x_q", "x_k", "x_v"), refs)},
+                {n: t.grad for n, t in w.items()})
+
+    ref_inputs, ref_weights = reference_grads()
     hint = "Do not detach, use .data, torch.no_grad() or numpy inside forward."
-    for name, got, ref in zip(("x_q", "x_k", "x_v"), grads, refs):
+    for i, (name, got) in enumerate(zip(("x_q", "x_k", "x_v"), grads)):
         checks.assert_true(got is not None, f"no gradient reaches {name}", hint=hint)
-        checks.assert_close(got, ref.grad, f"the gradient with respect to {name}")
+        checks.assert_close(got, ref_inputs[name], f"the gradient with respect to {name}",
+                            at_scale=lambda f, name=name: reference_grads(f)[0][name])
     for name in sorted(PARAMETERS):
         checks.assert_true(params.get(name) is not None, f"no gradient reaches {name}", hint=hint)
-        checks.assert_close(params[name], w[name].grad, f"the gradient with respect to {name}")
+        checks.assert_close(params[name], ref_weights[name], f"the gradient with respect to {name}",
+                            at_scale=lambda f, name=name: reference_grads(f)[1][name])

@@ -29,7 +29,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grader import hints
-from grader.hidden import checks, oracles
+from grader.hidden import checks, contract, devices, oracles
 from grader.hidden import strategies as S
 from grader.outcomes import PropertyFailure, StudentError
 from grader.sandbox.client import run_procedure
@@ -37,6 +37,9 @@ from grader.sandbox.client import run_procedure
 TARGET = "ex04_multi_head:MultiHeadAttention"
 PROJECTIONS = ("W_q", "W_k", "W_v", "W_o")
 GENERIC_HINTS = ("", "Check which dimensions you multiply and reduce over.")
+MASKED_KEYS_RULE = ("Masked keys get weight 0 in every head and every query: True means NOT allowed; "
+                    "attn_mask (Lq, Lk) is used as is, key_padding_mask (B, Lk) becomes (B, 1, 1, Lk); "
+                    "fill the masked scores with -inf before the softmax.")
 
 
 # ------------------------------------------------------------------ helpers
@@ -59,32 +62,26 @@ def _expected_names(d_model: int, bias: bool) -> dict[str, tuple]:
     return names
 
 
-def _check_parameters(names: dict, d_model: int, num_heads: int, bias: bool) -> None:
-    expected = _expected_names(d_model, bias)
-    if names == expected:
-        return
-    extra = sorted(set(names) - set(expected))
-    missing = sorted(set(expected) - set(names))
-    wrong = sorted(n for n in set(names) & set(expected) if tuple(names[n]) != expected[n])
-    detail = (f"; unexpected: {extra}" if extra else "") + (f"; missing: {missing}" if missing else "") \
-        + "".join(f"; {n} has shape {tuple(names[n])}, expected {expected[n]}" for n in wrong)
-    biases = any(n.endswith(".bias") for n in extra + missing)
-    checks.fail(f"MultiHeadAttention({d_model}, {num_heads}, bias={bias}) has parameters "
-                f"{sorted(names)}; the contract asks for W_q, W_k, W_v, W_o, each "
-                f"nn.Linear(d_model, d_model, bias=bias){detail}",
-                hint=hints.hint("no_bias") if biases and bias else
-                "Pass bias=bias to the four nn.Linear layers." if biases else
-                "Name the layers W_q, W_k, W_v, W_o, each nn.Linear(d_model, d_model, bias=bias): "
-                "the heads are slices of these, not separate layers.")
+CONTRACT = "W_q, W_k, W_v, W_o, each nn.Linear(d_model, d_model, bias=bias)"
+
+
+def _build(student, d_model: int, num_heads: int, bias: bool, *, values=None, dtype=None, probe=None):
+    """The student's MultiHeadAttention, its contract parameters (found by name) set to `values`."""
+    return contract.build(
+        student._client, TARGET, [d_model, num_heads], {"bias": bias},
+        expected=_expected_names(d_model, bias), values=values, dtype=dtype, probe=probe,
+        owner=f"MultiHeadAttention({d_model}, {num_heads}, bias={bias})", contract=CONTRACT,
+        missing_hint="Name the layers W_q, W_k, W_v, W_o, each nn.Linear(d_model, d_model, "
+                     "bias=bias): the heads are slices of these, not separate layers.",
+        missing_bias_hint=hints.hint("no_bias"),
+        extra_bias_hint="Pass bias=bias to the four nn.Linear layers.")
 
 
 def _mha(student, case):
     """The student's module for `case`, holding the case's weights (float64 when the case is)."""
-    module, names = run_procedure(student._client, "heads:build", TARGET,
-                                  [case.d_model, case.num_heads], {"bias": case.bias},
-                                  state=case.weights(), dtype=case.dtype)
-    _check_parameters(names, case.d_model, case.num_heads, case.bias)
-    return module
+    q, k, v = case.inputs()
+    return _build(student, case.d_model, case.num_heads, case.bias, values=case.weights(),
+                  dtype=case.dtype, probe=([q, k, v], {}))
 
 
 def _run(module, case, query=None, key=None, value=None):
@@ -145,6 +142,9 @@ def _mistakes(case):
     if attn_mask is not None or key_padding_mask is not None:
         variants["masks_inverted"] = dict(invert_masks=True)
         variants["masks_inverted_finite"] = dict(invert_masks=True, mask_fill=-1e9)
+        if attn_mask is not None and key_padding_mask is not None:
+            variants["masks_inverted_combined"] = dict(invert_combined=True)
+            variants["masks_inverted_combined_finite"] = dict(invert_combined=True, mask_fill=-1e9)
         variants["mask_after_softmax"] = dict(mask_after_softmax=True)
         variants["mask_zero_fill"] = dict(mask_fill=0.0)
     outs, weights = {}, {}
@@ -156,14 +156,14 @@ def _mistakes(case):
     return outs, weights
 
 
-def _assert_close(actual, expected, what, candidates):
+def _assert_close(actual, expected, what, candidates, at_scale=None):
     """checks.assert_close, also naming the mistake when the answer holds NaNs
     (an inverted mask hides whole rows)."""
     if isinstance(actual, torch.Tensor) and actual.is_floating_point() and bool(torch.isnan(actual).any()):
         found = hints.diagnose(actual, candidates())
         if found:
             checks.assert_close(actual, expected, what, hint=found)
-    checks.assert_close(actual, expected, what, candidates=candidates)
+    checks.assert_close(actual, expected, what, candidates=candidates, at_scale=at_scale)
 
 
 def _one_head_is_right(student, case) -> bool:
@@ -194,9 +194,13 @@ def _compare(student, case, out, weights, ref_out, ref_weights, what: str) -> No
             cache["value"] = _mistakes(case) if _reporting() else ({}, {})
         return cache["value"]
 
+    def at_scale(f):     # the precision policy: a float32 scale is accepted
+        return _reference(case, scale=f / math.sqrt(case.d_k))
+
     try:
-        _assert_close(out, ref_out, f"{what} output", lambda: mistakes()[0])
-        _assert_close(weights, ref_weights, f"{what} weights", lambda: mistakes()[1])
+        _assert_close(out, ref_out, f"{what} output", lambda: mistakes()[0], lambda f: at_scale(f)[0])
+        _assert_close(weights, ref_weights, f"{what} weights", lambda: mistakes()[1],
+                      lambda f: at_scale(f)[1])
     except PropertyFailure as exc:
         if exc.hint in GENERIC_HINTS and _heads_mixed(student, case):
             exc.hint = hints.hint("heads_mixed")
@@ -224,8 +228,8 @@ def test_rejects_d_model_not_divisible_by_num_heads(student):
 def test_attributes(student):
     """num_heads, d_k = d_model // num_heads, and W_q, W_k, W_v, W_o = nn.Linear(d_model, d_model, bias=bias)."""
     for d_model, num_heads, bias in ((8, 2, True), (12, 4, False), (6, 1, True), (8, 8, False)):
-        module, names = run_procedure(student._client, "heads:build", TARGET, [d_model, num_heads],
-                                      {"bias": bias})
+        x = S.randn((2, 3, d_model), d_model + num_heads, torch.float32)
+        module = _build(student, d_model, num_heads, bias, probe=([x, x, x], {}))
         for attribute, expected in (("num_heads", num_heads), ("d_k", d_model // num_heads)):
             try:
                 value = module.get(attribute)
@@ -237,12 +241,12 @@ def test_attributes(student):
                                f"MultiHeadAttention({d_model}, {num_heads}).{attribute} is {value!r}, "
                                f"expected {expected}",
                                hint="d_k is the width of ONE head: d_model // num_heads (an int).")
-        _check_parameters(names, d_model, num_heads, bias)
 
 
 # ------------------------------------------------------------------ the equations
 @pytest.mark.weight(3)
 @given(case=S.multi_head_cases(heads=(2, 4, 8), d_ks=(2, 3), min_len=2, min_batch=2, masks=("none",)))
+@S.first("multi_head")
 def test_matches_the_paper_equation(student, case):
     """with 2-8 heads (d_k < d_model), Lq, Lk > 1, batch > 1: Concat(head_1..head_H) W_o, head h using
     features h*d_k:(h+1)*d_k, and the weights of each head (B, H, Lq, Lk)."""
@@ -254,6 +258,8 @@ def test_matches_the_paper_equation(student, case):
 
 @pytest.mark.weight(3)
 @given(case=S.multi_head_cases())
+@S.first("multi_head")
+@S.first("masked_multi_head")
 def test_equals_torch_multihead_attention(student, case):
     """equals nn.MultiheadAttention(d_model, num_heads, bias=bias, batch_first=True) with the same weights,
     with attn_mask, key_padding_mask, both or neither; 1, 2, 4 or 8 heads; self- and cross-attention;
@@ -272,6 +278,7 @@ def test_equals_torch_multihead_attention(student, case):
 
 @S.examples(10)
 @given(case=S.multi_head_cases(heads=(2, 4), min_len=2, masks=("padding", "both")))
+@S.first("masked_multi_head")
 def test_masked_keys_get_exactly_zero_weight_in_every_head(student, case):
     """where attn_mask or key_padding_mask is True, every head's weight is exactly 0, and each
     query's weights still sum to 1."""
@@ -280,6 +287,13 @@ def test_masked_keys_get_exactly_zero_weight_in_every_head(student, case):
     attn_mask, key_padding_mask = case.mask_tensors()
     shape = (case.batch, case.num_heads, case.lq, case.lk)
     candidates = lambda: _mistakes(case)[1] if _reporting() else {}  # noqa: E731
+
+    def diagnosis(fallback: str) -> str:
+        """The mistake that reproduces these weights; else a description of the rule, never a
+        guess at one mistake."""
+        if not _reporting():
+            return fallback
+        return hints.diagnose(weights, candidates(), expected=_reference(case)[1]) or fallback
     weights = checks.require_tensor(weights, "weights")
     if tuple(weights.shape) != shape:
         checks.fail(f"weights: shape {tuple(weights.shape)}, expected {shape} (B, num_heads, Lq, Lk)",
@@ -291,17 +305,17 @@ def test_masked_keys_get_exactly_zero_weight_in_every_head(student, case):
     w = weights.detach().cpu()
     if bool(torch.isnan(w).any()):
         checks.fail("the weights contain NaN",
-                    hint=hints.diagnose(weights, candidates()) or hints.hint("masks_inverted"))
+                    hint=diagnosis(MASKED_KEYS_RULE))
     wrong = full & (w != 0)
     if bool(wrong.any()):
         index = tuple(int(i) for i in wrong.nonzero()[0])
         checks.fail(f"a masked key gets weight {w[index].item():.6g} at (batch, head, query, key) = "
                     f"{index}; masked keys must get exactly 0",
-                    hint=hints.diagnose(weights, candidates()) or hints.hint("masks_inverted"))
+                    hint=diagnosis(MASKED_KEYS_RULE))
     sums = w.double().sum(-1)
     checks.assert_close(sums, torch.ones_like(sums), "the sum of each query's weights over the keys",
                         atol=1e-4, rtol=0,
-                        hint=hints.diagnose(weights, candidates()) or hints.hint("mask_after_softmax"))
+                        hint=diagnosis(MASKED_KEYS_RULE))
 
 
 @S.examples(10)
@@ -331,6 +345,26 @@ def test_causal_self_attention_does_not_see_the_future(student, case, data):
         raise
 
 
+def test_runs_on_the_inputs_device(ctx, student):
+    """with the module and its inputs and masks on another device, forward runs there: the combined
+    mask and every constant are built on the input's device (a GPU, or "meta" on a CPU-only machine)."""
+    device = devices.other_device(ctx)
+    case = S.MultiHeadCase(batch=2, lq=3, lk=4, num_heads=2, d_k=3, bias=True, kind="cross",
+                           masks="both", mask_style="random", dtype=torch.float32, seed=9)
+    module = _build(student, case.d_model, case.num_heads, case.bias)
+    module.call("to", device)
+    q, k, v = (t.to(device) for t in case.inputs())
+    attn_mask, key_padding_mask = (m.to(device) for m in case.mask_tensors())
+    what = f"MultiHeadAttention with its inputs and masks on {device.type!r}"
+    result = devices.call_on_device(lambda: module(q, k, v, attn_mask=attn_mask,
+                                                   key_padding_mask=key_padding_mask), device, what)
+    if result is None:
+        return
+    out, weights = checks.require_pair(result, "MultiHeadAttention.forward")
+    devices.assert_on(out, device, "the output")
+    devices.assert_on(weights, device, "the weights")
+
+
 def test_gradients_reach_every_projection(ctx, student):
     """the output is differentiable with respect to the inputs and W_q, W_k, W_v, W_o (weights and biases)."""
     case = S.MultiHeadCase(batch=2, lq=3, lk=4, num_heads=2, d_k=3, bias=True, kind="cross",
@@ -339,10 +373,11 @@ def test_gradients_reach_every_projection(ctx, student):
     q, k, v = case.inputs()
     attn_mask, key_padding_mask = case.mask_tensors()
     out, grads, params = run_procedure(ctx.client, "heads:gradients", module, [q, k, v],
-                                       {"attn_mask": attn_mask, "key_padding_mask": key_padding_mask})
+                                       {"attn_mask": attn_mask, "key_padding_mask": key_padding_mask},
+                                       names=sorted(_expected_names(case.d_model, case.bias)))
     ref_out, _ = _reference(case)
     _assert_close(out, ref_out, "the output (before its gradients are checked)",
-                  lambda: _mistakes(case)[0])
+                  lambda: _mistakes(case)[0], lambda f: _reference(case, scale=f / math.sqrt(case.d_k))[0])
     # The reference: the same computation through nn.MultiheadAttention, differentiated.
     mha = oracles.torch_multi_head_module(case.weights(), case.num_heads)
     inputs = [t.clone().requires_grad_(True) for t in (q, k, v)]
@@ -357,7 +392,38 @@ def test_gradients_reach_every_projection(ctx, student):
     hint = "Do not detach, use .data, torch.no_grad() or numpy inside forward."
     for name, got, ref in zip(("query", "key", "value"), grads, inputs):
         checks.assert_true(got is not None, f"no gradient reaches {name}", hint=hint)
-        checks.assert_close(got, ref.grad, f"the gradient with respect to {name}")
+        checks.assert_close(got, ref.grad, f"the gradient with respect to {name}",
+                            at_scale=lambda f, name=name: _gradients_at_scale(case, projection, f)[name])
     for name in sorted(state):
         checks.assert_true(params.get(name) is not None, f"no gradient reaches {name}", hint=hint)
-        checks.assert_close(params[name], state[name], f"the gradient with respect to {name}")
+        checks.assert_close(params[name], state[name], f"the gradient with respect to {name}",
+                            at_scale=lambda f, name=name: _gradients_at_scale(case, projection, f)[name])
+
+
+def _gradients_at_scale(case, projection, factor: float) -> dict:
+    """{input or parameter name: gradient} of the paper's multi-head attention in float64 with the
+    scale 1/sqrt(d_k) times `factor` (the precision policy's `at_scale`)."""
+    w = {name: t.clone().requires_grad_(True) for name, t in case.weights().items()}
+    inputs = [t.clone().requires_grad_(True) for t in case.inputs()]
+    attn_mask, key_padding_mask = case.mask_tensors()
+    B, Lq, D = inputs[0].shape
+    H, d_k = case.num_heads, case.d_k
+
+    def linear(x, name):
+        return x @ w[f"{name}.weight"].T + (w[f"{name}.bias"] if case.bias else 0.0)
+
+    def split(x):
+        return x.reshape(B, x.shape[1], H, d_k).transpose(1, 2)
+
+    q, k, v = (split(linear(x, name)) for x, name in zip(inputs, ("W_q", "W_k", "W_v")))
+    scores = q @ k.transpose(-2, -1) * (factor / math.sqrt(d_k))
+    mask = torch.zeros(scores.shape, dtype=torch.bool)
+    if attn_mask is not None:
+        mask = mask | attn_mask
+    if key_padding_mask is not None:
+        mask = mask | key_padding_mask[:, None, None, :]
+    heads = torch.softmax(scores.masked_fill(mask, float("-inf")), -1) @ v
+    out = linear(heads.transpose(1, 2).reshape(B, Lq, D), "W_o")
+    (out * projection).sum().backward()
+    return {"query": inputs[0].grad, "key": inputs[1].grad, "value": inputs[2].grad,
+            **{name: t.grad for name, t in w.items()}}

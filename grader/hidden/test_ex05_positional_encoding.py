@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from grader import hints
@@ -291,6 +291,7 @@ def test_the_table_is_a_buffer(ctx, student):
 
 @pytest.mark.weight(2)
 @given(case=S.positional_cases())
+@S.first("positional")
 def test_forward_adds_the_table(student, case):
     """PositionalEncoding(d_model, max_len)(x) = x + pe[:L] (dropout 0), for L <= max_len, pe being its
     table (whose values the table's own properties check)."""
@@ -304,19 +305,37 @@ def test_forward_adds_the_table(student, case):
                                            _mistakes(case.length, case.d_model).items()})
 
 
-@given(case=S.positional_cases(max_length=10, max_d=8))
-def test_keeps_the_dtype_and_device(student, device, case):
-    """float32 in, float32 out; a module converted with .double() on float64 input, float64 out;
-    on the input's device."""
-    module = _module(student, case.d_model, case.max_len,
-                     dtype=torch.float64 if case.dtype == torch.float64 else None)
+ALL_FLOAT_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+
+
+@given(case=S.positional_cases(max_length=10, max_d=8), dtype=st.sampled_from(ALL_FLOAT_DTYPES),
+       convert=st.booleans())
+@example(case=S.PositionalCase(batch=2, length=5, d_model=6, max_len=8, dtype=torch.float32, seed=1),
+         dtype=torch.bfloat16, convert=False)
+@example(case=S.PositionalCase(batch=2, length=5, d_model=6, max_len=8, dtype=torch.float32, seed=2),
+         dtype=torch.float16, convert=False)
+@example(case=S.PositionalCase(batch=1, length=3, d_model=4, max_len=3, dtype=torch.float32, seed=3),
+         dtype=torch.float64, convert=True)
+def test_keeps_the_dtype_and_device(student, device, case, dtype, convert):
+    """the output is in x's dtype — float32, float64, bfloat16 or float16, the module converted to it
+    (.to(dtype)) or left in float32 — on x's device, and equals x + pe[:L] at that dtype's tolerance."""
+    module = _module(student, case.d_model, case.max_len, dtype=dtype if convert else None)
     module.call("to", device)
-    out = checks.require_tensor(module(case.input(device)), "PositionalEncoding output")
-    checks.assert_dtype(out, case.dtype, "PositionalEncoding output")
+    x = case.input(device).to(dtype)
+    out = checks.require_tensor(module(x), "PositionalEncoding output")
+    checks.assert_dtype(out, dtype, f"PositionalEncoding output for {_dtype_name(dtype)} input"
+                        + ("" if convert else " (the module left in float32)"))
     checks.assert_true(out.device.type == device.type,
                        f"the output is on {out.device}, the input on {device}",
                        hint="Keep the table as a buffer (it follows .to(device)), or move it with "
                             ".to(x.device).")
+    if device.type != "meta":
+        checks.assert_close(out.cpu(), _expected_sum(x.cpu(), module).to(torch.float64),
+                            f"PositionalEncoding output for {_dtype_name(dtype)} input (x + pe[:L])")
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def test_rejects_sequences_longer_than_max_len(student):

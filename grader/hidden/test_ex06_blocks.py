@@ -32,7 +32,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from grader import hints
-from grader.hidden import checks, oracles
+from grader.hidden import checks, contract, devices, oracles
 from grader.hidden import strategies as S
 from grader.hidden.prerequisites import explain_failures
 from grader.sandbox.client import run_procedure
@@ -72,11 +72,11 @@ def _build(ctx, kind: str, case, *, dropout: float = 0.0, plain_norms: bool = Fa
     if kind == "feed_forward":
         args = (case.d_model, case.d_ff, dropout)
         keys = FEED_FORWARD_KEYS
-        contract = "linear1 = nn.Linear(d_model, d_ff), linear2 = nn.Linear(d_ff, d_model)"
+        described = "linear1 = nn.Linear(d_model, d_ff), linear2 = nn.Linear(d_ff, d_model)"
     else:
         args = (case.d_model, case.num_heads, case.d_ff, dropout)
         keys = oracles.layer_keys(kind)
-        contract = ("self_attn" + (", cross_attn" if kind == "decoder" else "") +
+        described = ("self_attn" + (", cross_attn" if kind == "decoder" else "") +
                     " (exercise 4's MultiHeadAttention), feed_forward (FeedForward: linear1, linear2), "
                     + ", ".join(oracles.LAYER_NORMS[kind]) + " (nn.LayerNorm(d_model))")
     shapes = _expected_shapes(keys, case.d_model, case.d_ff)
@@ -86,22 +86,12 @@ def _build(ctx, kind: str, case, *, dropout: float = 0.0, plain_norms: bool = Fa
             if "norm" in key:
                 values[key] = torch.ones_like(values[key]) if key.endswith("weight") else \
                     torch.zeros_like(values[key])
-    module, state = run_procedure(ctx.client, "transformer:build", f"ex06_blocks:{name}", args, {},
-                                  values, double=case.dtype == torch.float64)
-    if not isinstance(state, dict):
-        checks.fail(f"{name}.state_dict() did not return a dict of tensors")
-    missing = [k for k in keys if k not in state]
-    if missing:
-        checks.fail(f"{name} has no parameter {missing[0]}" +
-                    (f" (nor {len(missing) - 1} more of the contract's)" if len(missing) > 1 else "") +
-                    f"; its parameters are {sorted(state)[:12]}" + ("..." if len(state) > 12 else ""),
-                    hint=f"Use the contract's attribute names: {contract}.")
-    for key in keys:
-        if tuple(state[key].shape) != shapes[key]:
-            checks.fail(f"{name}.{key} has shape {tuple(state[key].shape)}, expected {shapes[key]} "
-                        f"(d_model={case.d_model}, d_ff={case.d_ff})",
-                        hint="nn.Linear(in_features, out_features) stores its weight as (out, in); "
-                             "check the argument order of each layer.")
+    x = case.x()
+    probe = ([x, case.memory()] if kind == "decoder" else [x], {})
+    module = contract.build(ctx.client, f"ex06_blocks:{name}", args, {}, expected=shapes,
+                            values=values, dtype=torch.float64 if case.dtype == torch.float64 else None,
+                            probe=probe, owner=name, contract=described,
+                            missing_hint=f"Use the contract's attribute names: {described}.")
     return module, values
 
 
@@ -256,6 +246,7 @@ def test_feed_forward_matches_the_equation(ctx, student, case):
 @examples(12)
 @given(case=S.layer_cases())
 @explain_failures
+@S.first("layer")
 def test_encoder_layer_equals_torch(ctx, student, case):
     """EncoderLayer equals nn.TransformerEncoderLayer with the same weights, with and without padding.
 
@@ -265,7 +256,8 @@ def test_encoder_layer_equals_torch(ctx, student, case):
     out = _run(module, "encoder", case)
     checks.assert_close(out, _reference("encoder", values, case),
                         "EncoderLayer output vs nn.TransformerEncoderLayer",
-                        candidates=_candidates("encoder", values, case))
+                        candidates=_candidates("encoder", values, case),
+                        at_scale=lambda f: _reference("encoder", oracles.queries_scaled(values, f), case))
     checks.assert_dtype(out, case.dtype, "EncoderLayer output")
 
 
@@ -274,6 +266,7 @@ def test_encoder_layer_equals_torch(ctx, student, case):
 @examples(15)
 @given(case=S.layer_cases())
 @explain_failures
+@S.first("layer")
 def test_decoder_layer_equals_torch(ctx, student, case):
     """DecoderLayer equals nn.TransformerDecoderLayer with the same weights, causal and padding masks.
 
@@ -283,7 +276,8 @@ def test_decoder_layer_equals_torch(ctx, student, case):
     out = _run(module, "decoder", case)
     checks.assert_close(out, _reference("decoder", values, case),
                         "DecoderLayer output vs nn.TransformerDecoderLayer",
-                        candidates=_candidates("decoder", values, case))
+                        candidates=_candidates("decoder", values, case),
+                        at_scale=lambda f: _reference("decoder", oracles.queries_scaled(values, f), case))
     checks.assert_dtype(out, case.dtype, "DecoderLayer output")
 
 
@@ -292,6 +286,8 @@ def test_decoder_layer_equals_torch(ctx, student, case):
 @given(case=S.layer_cases(dtype=torch.float64, min_d_model=4),  # 2-3 features: a row may be ~constant
        kind=st.sampled_from(("encoder", "decoder")))
 @explain_failures
+@S.first("layer_float64", kind="decoder")
+@S.first("layer_float64", kind="encoder")
 def test_output_rows_have_layer_norm_statistics(ctx, student, case, kind):
     """post-norm: with LayerNorm gain 1 and shift 0, every output row has mean 0 and variance 1.
 
@@ -342,6 +338,7 @@ def test_decoder_output_at_t_ignores_later_positions(ctx, student, case, data):
 @examples(8)
 @given(case=S.layer_cases(min_len=2, padding=True), kind=st.sampled_from(("encoder", "decoder")))
 @explain_failures
+@S.first("layer", kind="decoder")
 def test_padded_positions_change_nothing(ctx, student, case, kind):
     """changing padded memory positions (decoder) or padded positions (encoder) changes nothing.
 
@@ -408,6 +405,28 @@ def test_dropout_acts_only_in_training(ctx, student):
 
 @pytest.mark.parametrize("kind", ["encoder", "decoder"])
 @explain_failures
+def test_runs_on_the_inputs_device(ctx, student, kind):
+    """with the layer, its inputs and masks on another device, forward runs there: masks and constants
+    are built on the input's device (a GPU, or "meta" on a CPU-only machine)."""
+    device = devices.other_device(ctx)
+    case = S.LayerCase(batch=2, tgt_len=4, src_len=3, d_model=8, num_heads=2, d_ff=16,
+                       tgt_lengths=(4, 2), src_lengths=(3, 1), causal=True, dtype=torch.float32, seed=5)
+    module, _ = _build(ctx, kind, case)
+    module.call("to", device)
+    x, memory = case.x().to(device), case.memory().to(device)
+    tpad, spad, causal = (t.to(device) for t in (case.tgt_padding(), case.src_padding(), case.tgt_mask()))
+    if kind == "encoder":
+        call = lambda: module(x, src_key_padding_mask=tpad)  # noqa: E731
+    else:
+        call = lambda: module(x, memory, tgt_mask=causal, tgt_key_padding_mask=tpad,  # noqa: E731
+                              memory_key_padding_mask=spad)
+    out = devices.call_on_device(call, device, f"{NAMES[kind]} with its inputs and masks on {device.type!r}")
+    if out is not None:
+        devices.assert_on(out, device, f"{NAMES[kind]}'s output")
+
+
+@pytest.mark.parametrize("kind", ["encoder", "decoder"])
+@explain_failures
 def test_gradients_reach_every_parameter(ctx, student, kind):
     """gradients reach every parameter and input, equal to PyTorch's layer's.
 
@@ -422,7 +441,8 @@ def test_gradients_reach_every_parameter(ctx, student, kind):
         args = [x, case.tgt_padding()]
     else:
         args = [x, memory, case.tgt_mask(), case.tgt_padding(), case.src_padding()]
-    out, arg_grads, param_grads = run_procedure(ctx.client, "common:gradients", module, args)
+    out, arg_grads, param_grads = run_procedure(ctx.client, "common:gradients", module, args,
+                                                names=oracles.layer_keys(kind))
     name = NAMES[kind]
     missing = [k for k in oracles.layer_keys(kind) if param_grads.get(k) is None]
     checks.assert_true(not missing, f"no gradient reaches {name}.{', '.join(missing[:4])}"

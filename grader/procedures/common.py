@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+from grader.procedures import contract
+
 
 def _callable(worker, target):
     if isinstance(target, str):  # "module:attribute"
@@ -16,10 +18,13 @@ def _callable(worker, target):
     return target
 
 
-def gradients(worker, target, args, kwargs=None, *, output_index=None, weight_seed=0):
+def gradients(worker, target, args, kwargs=None, *, output_index=None, weight_seed=0, names=None):
     """Call `target(*args, **kwargs)` with every float tensor argument requiring
     grad, back-propagate a fixed random projection of the output, and return
-    (output, [grad of each tensor argument or None], {parameter name: grad or None})."""
+    (output, [grad of each tensor argument or None], {parameter name: grad or None}).
+    names: the contract's parameter names, resolved by attribute access (a
+    module may hold the same layer under several names); default: every
+    parameter under its first name."""
     fn = _callable(worker, target)
     args = [a.detach().clone().requires_grad_(True)
             if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args]
@@ -33,7 +38,10 @@ def gradients(worker, target, args, kwargs=None, *, output_index=None, weight_se
     (out * projection.to(out.device)).sum().backward()
     arg_grads = [a.grad if isinstance(a, torch.Tensor) and a.requires_grad else None for a in args]
     params = {}
-    if isinstance(fn, torch.nn.Module):
+    if isinstance(fn, torch.nn.Module) and names is not None:
+        tensors = {name: contract.resolve(fn, name) for name in names}
+        params = {name: None if t is None else t.grad for name, t in tensors.items()}
+    elif isinstance(fn, torch.nn.Module):
         params = {name: p.grad for name, p in fn.named_parameters()}
     return out.detach(), arg_grads, params
 

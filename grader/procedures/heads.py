@@ -31,10 +31,10 @@ def build(worker, target: str, args=(), kwargs=None, state=None, dtype=None):
     return module, names
 
 
-def gradients(worker, module, args, kwargs=None, *, output_index=0, weight_seed=0):
+def gradients(worker, module, args, kwargs=None, *, output_index=0, weight_seed=0, names=None):
     """Call `module(*args, **kwargs)` with every float tensor argument requiring
     grad, back-propagate a fixed random projection of output `output_index`,
     and return (output, [grad of each tensor argument or None],
     {parameter name: grad or None})."""
     return common.gradients(worker, module, args, kwargs, output_index=output_index,
-                            weight_seed=weight_seed)
+                            weight_seed=weight_seed, names=names)
