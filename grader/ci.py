@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from grader.errors import GraderError, handle_errors
+from grader.errors import GraderError
 from grader.results import Report
 
 SUFFIX = {"markdown": ".md", "json": ".json", "junit": ".xml", "gradescope": ".json"}
@@ -87,37 +87,3 @@ def render_gradebook(path: Path, data: dict, fmt: str, output: Path | None, stud
             target.write_text(render_text(report, fmt), encoding="utf-8")
     click.echo(f"wrote {sum(r is not None for r in reports.values())} reports to {output_dir}", err=True)
 
-
-def _formats() -> tuple[str, ...]:
-    from grader.render import RENDERERS
-
-    return tuple(RENDERERS)
-
-
-@click.command("render")
-@click.argument("results", type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(_formats()), default="markdown", show_default=True,
-              help="How to show the results.")
-@click.option("--output", "-o", type=click.Path(path_type=Path), default=None,
-              help="Write to this file instead of stdout.")
-@click.option("--details", is_flag=True, help="Show every failure in full (default: one cause said once).")
-@click.option("--student", default=None,
-              help="For a batch gradebook: the student (folder name) whose report to render.")
-@click.option("--output-dir", type=click.Path(path_type=Path), default=None,
-              help="For a batch gradebook: write every student's report here, named by folder.")
-def render_command(results: Path, fmt: str, output: Path | None, student: str | None,
-                   output_dir: Path | None, details: bool = False) -> None:
-    """Render a saved JSON RESULTS file (from --format json, or a batch gradebook) in another format."""
-    from grader.render import emit
-
-    def run() -> None:
-        data = load_results(results)
-        if is_gradebook(data):
-            render_gradebook(results, data, fmt, output, student, output_dir)
-        elif student is not None or output_dir is not None:
-            raise GraderError(f"{results} holds one report; --student and --output-dir are for a "
-                              "batch gradebook")
-        else:
-            emit(report_from_data(results, data), fmt, output, details=details)
-
-    handle_errors(run)()

@@ -9,17 +9,17 @@ from __future__ import annotations
 import click
 
 from grader.version import __version__
-from grader.authoring.commands import generate_command
-from grader.ci import render_command
 from grader.commands.batch import batch_command, diff_command, merge_command
 from grader.commands import grading
 from grader.commands.grading import all_command, exercise_command
 from grader.commands.doctor import doctor_command
+from grader.commands.export import export_student_command
+from grader.commands.generate import generate_command
 from grader.commands.listing import list_command
+from grader.commands.render import render_command
 from grader.commands.repro import repro_command
 from grader.commands.verify import verify_command
 from grader.commands.watch import watch_command
-from grader.export import export_student_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -1,4 +1,4 @@
-"""`attn-grade generate` (registered in grader/commands/)."""
+"""`attn-grade generate`: stubs and notebooks from the solutions (grader/authoring/)."""
 
 from __future__ import annotations
 
