@@ -16,6 +16,10 @@ from grader.hidden import checks
 from grader.sandbox.client import run_procedure
 
 
+OUTSIDE_THE_CONTRACT = ("Keep only the contract's layers: every weight the output depends on must be "
+                        "reachable through the contract's attribute names.")
+
+
 def build(client, target: str, args=(), kwargs=None, *, expected: dict[str, tuple],
           values=None, dtype=None, probe=None, method=None, owner: str, contract: str,
           missing_hint: str = "", missing_bias_hint: str = "", extra_bias_hint: str = "", extra_hint=None):
@@ -49,13 +53,16 @@ def build(client, target: str, args=(), kwargs=None, *, expected: dict[str, tupl
                     hint="nn.Linear(in_features, out_features) stores its weight as (out, in); "
                          "check the size arguments of each layer.")
     if changing:
-        biases = [n for n in changing if n.endswith("bias")]
-        special = extra_hint(changing) if callable(extra_hint) else (extra_hint or "")
+        if callable(extra_hint):
+            hint = extra_hint(changing)
+        elif extra_hint:
+            hint = extra_hint
+        elif all(n.endswith("bias") for n in changing):
+            hint = extra_bias_hint or hints.hint("linear_bias")
+        else:
+            hint = OUTSIDE_THE_CONTRACT
         checks.fail(f"{owner} has parameters outside the contract that change its output: "
                     f"{', '.join(changing[:6])}{'...' if len(changing) > 6 else ''} "
                     f"(the contract asks for {contract}; other names for these same layers are "
-                    "fine, other weights are not)",
-                    hint=special or ((extra_bias_hint or hints.hint("linear_bias"))
-                                     if len(biases) == len(changing) else "Keep only the contract's layers: every weight the output depends on must "
-                         "be reachable through the contract's attribute names."))
+                    "fine, other weights are not)", hint=hint)
     return module
