@@ -64,7 +64,9 @@ class Leak:
         return f"{self.file}:{self.line}: {self.text!r} (from {self.solution})"
 
 
-def points_text(value: float) -> str:
+def threshold_text(value: float) -> str:
+    """A configured number of points (a threshold, a maximum) written exactly,
+    for a workflow to compare with: not a displayed score (render/points.py)."""
     return f"{value:g}"
 
 
@@ -127,18 +129,18 @@ def find_leaks(files: dict[str, str], solutions: Path) -> list[Leak]:
 # ---------------------------------------------------------------------- files
 def workflow_text(fail_under: float | None = None) -> str:
     text = WORKFLOW_TEMPLATE.read_text(encoding="utf-8")
-    token = FAIL_UNDER_TOKEN.format(points=points_text(TEMPLATE_FAIL_UNDER))
+    token = FAIL_UNDER_TOKEN.format(points=threshold_text(TEMPLATE_FAIL_UNDER))
     if text.count(token) != 1:  # pragma: no cover - the template and this module disagree
         raise GraderError(f"{WORKFLOW_TEMPLATE} should contain {token!r} exactly once")
     if fail_under is not None:
-        text = text.replace(token, FAIL_UNDER_TOKEN.format(points=points_text(fail_under)))
+        text = text.replace(token, FAIL_UNDER_TOKEN.format(points=threshold_text(fail_under)))
     return text
 
 
 def exercise_table() -> str:
     rows = ["| # | exercise | file | points | depends on |", "|--:|:--|:--|--:|:--|"]
     for ex in registry.EXERCISES:
-        rows.append(f"| {ex.number} | {ex.title} | `exercises/{ex.file}` | {points_text(ex.points)} | "
+        rows.append(f"| {ex.number} | {ex.title} | `exercises/{ex.file}` | {threshold_text(ex.points)} | "
                     f"{', '.join(map(str, ex.depends_on)) or '-'} |")
     return "\n".join(rows)
 
@@ -157,8 +159,8 @@ def readme_text(*, harness: str, fail_under: float, notebooks: bool) -> str:
         "version": __version__,
         "harness": harness,
         "exercise_table": exercise_table(),
-        "max_total": points_text(registry.max_total()),
-        "fail_under": points_text(fail_under),
+        "max_total": threshold_text(registry.max_total()),
+        "fail_under": threshold_text(fail_under),
         "notebook_note": notebook_note,
     }
     for key, value in values.items():

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from grader import hints, registry
 from grader.course import PUBLIC_COURSE_SEED
+from grader.render.points import score_text
 from grader.errors import GraderError
 from grader.registry import Exercise
 
@@ -349,7 +350,7 @@ def verify(solutions: Path, mutants_dir: Path | None, exercises: list[Exercise],
 def _points(check: Check) -> str:
     if check.points is None:
         return "-"
-    return f"{check.points:.2f}".rstrip("0").rstrip(".") + f"/{check.max_points:g}"
+    return score_text(check.points, check.max_points)
 
 
 def print_result(result: VerifyResult, console=None) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from grader.render.points import points_text
 from grader.batch.gradebook import Gradebook, Row
 from grader.batch.writers import HASH_CHARS, read_gradebook
 from grader.results import Report, Status
@@ -144,7 +145,7 @@ def diff_files(old: Path, new: Path) -> GradebookDiff:
 
 
 def _points(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}".rstrip("0").rstrip(".")
+    return "-" if value is None else points_text(value)
 
 
 def summary_lines(diff: GradebookDiff) -> list[str]:

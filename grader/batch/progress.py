@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
+
+from grader.render.points import points_text
+from grader.render.sanitize import one_line
 from grader.batch.gradebook import Row
 
 
@@ -34,13 +38,13 @@ class ProgressView:
         elif event == "row":
             row: Row = info["row"]
             self.done += 1
-            total = "-" if row.total is None else f"{row.total:.2f}".rstrip("0").rstrip(".")
-            text = f"{row.student}: {total}/{row.max_total:g} ({row.status.value})"
+            total = "-" if row.total is None else points_text(row.total)
+            text = f"{one_line(row.student)}: {total}/{points_text(row.max_total)} ({row.status.value})"
             if self.progress is not None:
-                self.progress.update(self.task, advance=1, description=text)
+                self.progress.update(self.task, advance=1, description=escape(text))  # no markup
             else:
                 self.console.print(f"[{self.done}/{self.total}] {text}", highlight=False, markup=False)
         elif event == "warning":
-            self.console.print(f"warning: {info['message']}", highlight=False, markup=False)
+            self.console.print(f"warning: {one_line(info['message'])}", highlight=False, markup=False)
         elif event == "done" and self.progress is not None:
             self.progress.stop()

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from grader.dependencies import fix_first
 from grader.hidden import oracles
 from grader.hidden import strategies as S
 from grader.outcomes import PropertyFailure, StudentAbort, StudentError
@@ -209,7 +210,7 @@ def explain_failures(test):
                 raise
             number, text = blame
             raise PropertyFailure(
-                f"fix exercise {number} first: {text}. This failure may come from there.\n{exc.message}",
+                f"{fix_first([number])}: {text}. This failure may come from there.\n{exc.message}",
                 hint=f"Run `attn-grade exercise {number}` and fix it, then grade this exercise again.",
                 max_error=exc.max_error) from None
         except StudentError as exc:
@@ -223,7 +224,7 @@ def explain_failures(test):
             if blame is None:
                 raise
             number, text = blame
-            raise StudentError(f"{exc.message}\nfix exercise {number} first: {text}. "
+            raise StudentError(f"{exc.message}\n{fix_first([number])}: {text}. "
                                "This error may come from there.", type_name=exc.type_name,
                                traceback=exc.traceback, where=exc.where, label=exc.label) from None
 
