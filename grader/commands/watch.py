@@ -3,7 +3,6 @@ changed) every time a file of the submission is saved; Ctrl-C to stop."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import click
 

@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from grader import hints
 from grader.hidden import checks, contract, devices, oracles
 from grader.hidden import strategies as S
-from grader.outcomes import StudentError, StudentNotImplemented
+from grader.outcomes import StudentError
 
 CAUSAL_SIZES = (4, 1, 2, 3, 5, 6, 7)   # 4 first: the mask a failure message shows
 NAN_HINT = ("A NaN means a whole row was masked (check the convention: True = NOT allowed), or "

@@ -25,6 +25,7 @@ import re
 from dataclasses import dataclass
 
 from grader import registry
+from grader.render.plain import failure_text
 from grader.render.sanitize import gh_data, gh_property
 from grader.render.options import DEFAULT, RenderOptions
 from grader.results import ExerciseResult, Report, Status, TestResult
@@ -84,11 +85,7 @@ def location(base: str, test: TestResult) -> tuple[str, int] | None:
 
 
 def _text(ex: ExerciseResult, test: TestResult) -> str:
-    parts = [f"{test.status.value}: {test.message.strip() or test.status.value}"]
-    if test.hint:
-        parts.append(f"hint: {test.hint}")
-    text = "\n".join(parts)
-    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE] + "…"
+    return failure_text(test, compact=True, limit=MAX_MESSAGE)
 
 
 def annotations(report: Report) -> list[Annotation]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 
 from grader.render.junit import tests_of
-from grader.render import tensors
+from grader.render.plain import failure_parts
 from grader.render.points import points_text
 from grader.render.sanitize import clean
 from grader.render.options import DEFAULT, RenderOptions
@@ -44,20 +44,7 @@ def _score(value: float) -> float:
 
 
 def test_output(ex: ExerciseResult, test: TestResult) -> str:
-    parts = [STATUS_LABEL[test.status]]
-    if test.description:
-        parts.append(f"property: {test.description}")
-    if test.message and test.status is not Status.PASSED:
-        parts.append(test.message)
-    if test.example:
-        parts.append("smallest failing input:\n" + test.example)
-    if test.counterexample:
-        parts.append("\n".join(tensors.text_lines(test.counterexample)))
-    if test.traceback:
-        parts.append("traceback (your code):\n" + test.traceback)
-    if test.hint:
-        parts.append(f"hint: {test.hint}")
-    text = clean("\n\n".join(parts))
+    text = "\n\n".join([STATUS_LABEL[test.status], *failure_parts(test)])
     return text if len(text) <= MAX_OUTPUT_CHARS else text[:MAX_OUTPUT_CHARS] + "…"
 
 

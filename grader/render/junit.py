@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from grader.render import tensors
+from grader.render.plain import failure_parts
 from grader.render.points import points_text
 from grader.render.sanitize import clean
 from grader.render.options import DEFAULT, RenderOptions
@@ -39,20 +39,8 @@ def suite_name(ex: ExerciseResult) -> str:
 
 
 def test_text(test: TestResult) -> str:
-    parts = [f"status: {test.status.value} · points {points_text(test.points)}/{points_text(test.max_points)}"]
-    if test.description:
-        parts.append(f"property: {test.description}")
-    if test.message:
-        parts.append(test.message)
-    if test.example:
-        parts.append("smallest failing input:\n" + test.example)
-    if test.counterexample:
-        parts.append("\n".join(tensors.text_lines(test.counterexample)))
-    if test.traceback:
-        parts.append("traceback:\n" + test.traceback)
-    if test.hint:
-        parts.append(f"hint: {test.hint}")
-    return clean("\n".join(parts))
+    head = f"status: {test.status.value} · points {points_text(test.points)}/{points_text(test.max_points)}"
+    return "\n".join([head, *failure_parts(test)])
 
 
 def _message(test: TestResult) -> str:
