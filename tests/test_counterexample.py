@@ -26,9 +26,8 @@ from click.testing import CliRunner
 from grader import counterexample
 from grader.counterexample import LOG, capture, decode, encode
 from grader.results import Status
-from tests.conftest import FIXTURES, SOLUTIONS, grade, make_submission
+from tests.conftest import FIXTURES, GOLDEN, SOLUTIONS, grade, make_submission
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("ATTN_UPDATE_GOLDEN") == "1"
 
 WRONG_EX01 = textwrap.dedent('''

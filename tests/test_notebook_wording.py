@@ -9,7 +9,7 @@ from dataclasses import fields
 from grader.notebook import CheckReport, notebook_wording
 from grader.render import render_text
 from grader.results import Report, Status, TestResult
-from tests.test_formats import fixed_report
+from tests.reports import fixed_report
 
 
 def _notebook_report() -> CheckReport:

@@ -8,6 +8,7 @@ from pathlib import Path
 from grader import registry
 from grader.runner import precheck
 from grader.submission import Submission, notebook_source
+from tests.conftest import REPO
 
 FORBIDDEN = registry.get(1).forbidden
 
@@ -160,7 +161,7 @@ def test_reflective_routes_are_found_and_course_code_is_not_flagged(tmp_path):
 
 
 def test_no_solution_stub_or_fixture_uses_reflection():
-    repo = Path(__file__).resolve().parents[1]
+    repo = REPO
     folders = [repo / "solutions", repo / "exercises", repo / "exercises" / "notebooks",
                *sorted((repo / "tests" / "fixtures").glob("ex0*/correct_*")),
                *sorted((repo / "tests" / "fixtures").glob("ex0*/wrong_*")),

@@ -229,7 +229,7 @@ def _run_grade_job(tmp_path: Path, *, code: int, write_report: bool) -> dict:
     import json
     import os
 
-    from tests.test_formats import fixed_report
+    from tests.reports import fixed_report
 
     work = tmp_path / "repo"
     (work / "bin").mkdir(parents=True)

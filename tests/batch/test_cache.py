@@ -10,7 +10,7 @@ import pytest
 from grader.batch import cache
 from grader.batch.cache import Cache, cache_key, default_cache_dir, grader_fingerprint
 from grader.errors import GraderError
-from tests.test_formats import fixed_report
+from tests.reports import fixed_report
 
 
 def test_the_key_depends_on_snapshot_grader_settings_and_exercises():

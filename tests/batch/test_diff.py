@@ -11,7 +11,7 @@ from grader.batch.gradebook import Gradebook, Row, RowStatus
 from grader.batch.writers import write_gradebook
 from grader.commands.batch import diff_command
 from grader.results import Status
-from tests.test_formats import fixed_report
+from tests.reports import fixed_report
 
 
 def gradebook(fingerprint="0.1.0+aaa", **changes) -> Gradebook:

@@ -11,7 +11,7 @@ from grader.batch.gradebook import Gradebook, Row, RowStatus
 from grader.batch.writers import write_gradebook
 from grader.ci import render_command
 from grader.render import render_text
-from tests.test_formats import fixed_report
+from tests.reports import fixed_report
 
 
 def book() -> Gradebook:

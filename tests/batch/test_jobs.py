@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from grader.batch.jobs import GradingJob, GradingSettings, JudgeReply
 from grader.results import Status
-from tests.test_formats import fixed_report
+from tests.reports import fixed_report
 
 FIXED_EXERCISES = tuple(e.number for e in fixed_report().exercises)
 

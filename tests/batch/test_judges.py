@@ -10,7 +10,7 @@ from pathlib import Path
 from grader.batch.jobs import GradingJob, GradingSettings
 from grader.batch.judges import Judge, JudgePool
 from grader.results import Status
-from tests.test_formats import fixed_report
+from tests.reports import fixed_report
 
 FIXED_EXERCISES = tuple(e.number for e in fixed_report().exercises)
 

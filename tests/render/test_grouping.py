@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-from pathlib import Path
 
 from grader.render import render_text
 from grader.render.grouping import failure_groups
 from grader.results import ExerciseResult, Report, Status, TestResult
+from tests.conftest import GOLDEN
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("ATTN_UPDATE_GOLDEN") == "1"
 TRANSPOSED = "The weights are transposed: softmax over the keys gives (..., Lq, Lk); do not transpose them."
 PROPERTIES = ["matches_the_equation", "weights_are_probabilities", "keys_and_values_are_a_set",
