@@ -116,7 +116,8 @@ class CallLog:
         except TypeError:       # an object that cannot be weakly referenced: not logged
             pass
 
-    def record_build(self, target: str, args, kwargs, state, dtype, module) -> None:
+    def record_build(self, target: str, args, kwargs, state, dtype, module, *,
+                     strict: bool = True) -> None:
         """The trusted `heads:build` procedure: `module:Class(*args, **kwargs)`,
         converted to `dtype`, loaded with `state`."""
         module_name, _, cls = target.partition(":")
@@ -124,7 +125,8 @@ class CallLog:
         if dtype is not None:
             setup.append(("to", (dtype,), {}))
         if state is not None:
-            setup.append(("load_state_dict", (dict(state),), {}))
+            # by contract name: a module may hold the same layers under other names too
+            setup.append(("load_state_dict", (dict(state),), {} if strict else {"strict": False}))
         try:
             self.objects[module] = Built(module_name, cls, tuple(args), dict(kwargs or {}), setup)
         except TypeError:

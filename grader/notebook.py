@@ -40,7 +40,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from grader import registry
-from grader.notebook_files import code_lines
+from grader.notebook_files import code_lines, is_grader_statement
 from grader.registry import CONTRACT_NAMES
 from grader.render.points import score_text
 from grader.results import Report, report_from_dict
@@ -77,20 +77,6 @@ class Assembled:
         if where is None:
             return f"line {line}"
         return f"In [{where[0]}], line {where[1]}"
-
-
-def _is_grader(node: ast.stmt) -> bool:
-    """`import grader`, `from grader import check`, `check(3)`, `grader.check(3)`."""
-    if isinstance(node, ast.Import):
-        return all(a.name.split(".")[0] == "grader" for a in node.names)
-    if isinstance(node, ast.ImportFrom):
-        return (node.module or "").split(".")[0] == "grader"
-    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-        func = node.value.func
-        return (isinstance(func, ast.Name) and func.id == "check") or (
-            isinstance(func, ast.Attribute) and func.attr == "check"
-            and isinstance(func.value, ast.Name) and func.value.id == "grader")
-    return False
 
 
 def _binds(node: ast.stmt) -> set[str]:
@@ -173,7 +159,7 @@ def parse_cell(number: int, raw: str) -> tuple[list[Statement], str]:
     statements: list[Statement] = []
     body = tree.body
     for index, node in enumerate(body):
-        if _is_grader(node):
+        if is_grader_statement(node):
             continue
         first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         last = node.end_lineno or node.lineno

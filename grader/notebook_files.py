@@ -5,7 +5,8 @@
   contract's rule for turning a notebook into one module: its code cells in
   order, cells tagged `skip` left out, lines starting with `!` or `%` left
   out (`code_lines`, through IPython's own input transformer when IPython is
-  installed, a plain pattern otherwise).
+  installed, a plain pattern otherwise), and so are the statements that grade
+  the notebook itself (`from grader import check`, `check(3)`).
 - Writing the generated notebooks: `new_notebook`, `markdown_cell`,
   `code_cell` and `dumps` (nbformat's on-disk layout).
 
@@ -14,6 +15,7 @@ Nothing here executes a notebook.
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import warnings
@@ -141,6 +143,35 @@ def _ipython_shell_lines(lines: list[str]) -> set[int] | None:
             if before != after and "get_ipython()" in after and "get_ipython()" not in before}
 
 
+def is_grader_statement(node: ast.stmt) -> bool:
+    """`import grader`, `from grader import check`, `check(3)`, `grader.check(3)`."""
+    if isinstance(node, ast.Import):
+        return all(a.name.split(".")[0] == "grader" for a in node.names)
+    if isinstance(node, ast.ImportFrom):
+        return (node.module or "").split(".")[0] == "grader"
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+        func = node.value.func
+        return (isinstance(func, ast.Name) and func.id == "check") or (
+            isinstance(func, ast.Attribute) and func.attr == "check"
+            and isinstance(func.value, ast.Name) and func.value.id == "grader")
+    return False
+
+
+def _without_grader_statements(lines: list[str]) -> list[str]:
+    """The cell with its `from grader import check` / `check(N)` statements
+    blanked: they grade the notebook, they are not part of the solution."""
+    try:
+        tree = ast.parse("\n".join(lines))
+    except SyntaxError:
+        return lines   # the syntax error is reported where the module is checked
+    out = list(lines)
+    for node in tree.body:
+        if is_grader_statement(node):
+            for i in range(node.lineno - 1, node.end_lineno):
+                out[i] = ""
+    return out
+
+
 @dataclass
 class NotebookModule:
     """A notebook's code, as the one module the contract makes of it."""
@@ -167,6 +198,7 @@ def notebook_module(path: Path) -> NotebookModule:
         kept = code_lines(cell.get("source", ""))
         if kept is None:
             continue
+        kept = _without_grader_statements(kept)
         module.cells.append((len(lines) + 1, number))
         module.heads[number] = next((ln.strip() for ln in kept if ln.strip()), "")
         lines.extend(kept)

@@ -53,10 +53,11 @@ def test_an_edited_or_removed_file_changes_the_fingerprint(package_copy):
 
 
 def _missing_exercise_1(tmp_path: Path) -> Path:
-    """A submission without exercise 1: graded without starting a worker."""
+    """A submission without exercise 1 (it holds exercise 2 only): exercise 1
+    is graded without starting a worker."""
     folder = tmp_path / "submission"
     folder.mkdir()
-    (folder / "notes.py").write_text("x = 1\n")
+    (folder / "ex02_masks.py").write_text("x = 1\n")
     return folder
 
 

@@ -86,3 +86,11 @@ def test_written_notebooks_validate_and_are_stable():
     text = notebook_files.dumps(nb)
     assert text == notebook_files.dumps(nbformat.reads(text, as_version=4))
     assert json.loads(text)["cells"][1]["metadata"] == {"tags": ["skip"]}
+
+
+def test_the_cells_that_grade_the_notebook_are_left_out(tmp_path):
+    path = _notebook(tmp_path, ["import torch\nfrom grader.notebook import check\ncheck(1)\nx = 1",
+                                "import grader\ngrader.check(1, seed=3)"])
+    text = notebook_module(path).text
+    assert "grader" not in text and "check(" not in text
+    assert text.splitlines()[:4] == ["import torch", "", "", "x = 1"]   # line numbers kept

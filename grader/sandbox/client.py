@@ -489,4 +489,8 @@ def run_procedure(client: WorkerClient, name: str, *args, timeout: float | None 
         target, init_args, init_kwargs = (list(args) + [(), None])[:3]
         calls.LOG.record_build(target, init_args, init_kwargs, kwargs.get("state"), kwargs.get("dtype"),
                                result[0])
+    elif name == "contract:build" and isinstance(result, tuple) and result:
+        target, init_args, init_kwargs, values = (list(args) + [(), None, None])[:4]
+        calls.LOG.record_build(target, init_args, init_kwargs, values, kwargs.get("dtype"), result[0],
+                               strict=False)
     return result

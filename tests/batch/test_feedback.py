@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from grader.batch.feedback import write_feedback
 from grader.batch.gradebook import Gradebook, Row, RowStatus
 from grader.batch.writers import write_gradebook
-from grader.ci import render_command
+from grader.commands.render import render_command
 from grader.render import render_text
 from tests.reports import fixed_report
 

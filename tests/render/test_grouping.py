@@ -164,7 +164,7 @@ def test_render_command_takes_details(tmp_path):
 
     from click.testing import CliRunner
 
-    from grader.ci import render_command
+    from grader.commands.render import render_command
 
     results = tmp_path / "results.json"
     results.write_text(json.dumps(transposed_bug_report().to_dict()), encoding="utf-8")

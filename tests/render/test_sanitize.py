@@ -105,13 +105,13 @@ def test_no_line_starts_a_workflow_command_from_student_text(fmt):
         if not line.lstrip().startswith("::"):
             continue
         # only the grader's own annotations, in the github format, start with `::`
-        assert fmt == "github" and re.match(r"::(error file=|notice title=attn-grade::)", line), (fmt, line)
+        assert fmt == "github" and re.match(r"::(error file=|notice file=|notice title=attn-grade::)", line), (fmt, line)
         assert "\n" not in line and "::add-mask::" not in line.split("::", 2)[1]
 
 
 def test_github_annotations_keep_student_text_inside_the_message():
     lines = render_text(hostile_report(), "github").splitlines()
-    assert lines and all(line.startswith("::error file=") for line in lines)
+    assert lines and all(line.startswith(("::error file=", "::notice file=")) for line in lines)
     for line in lines:
         command, _, data = line[2:].partition("::")
         assert "%0A" in data or "\n" not in data
