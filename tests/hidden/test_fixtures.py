@@ -30,6 +30,7 @@ from grader import registry
 from grader.results import Status
 from tests.conftest import FIXTURES, describe, grade_one, make_submission
 
+FIXTURE_EXAMPLES = 6
 HEADER = re.compile(r"^#\s*(expect-[\w-]+|max-examples|timeout|dependencies)\s*:\s*(.+?)\s*$",
                     re.M)
 
@@ -73,6 +74,10 @@ def test_fixture_is_graded_as_named(number, path, tmp_path):
     # would only repeat the graded one.  Folder fixtures (an earlier exercise
     # replaced too) keep it: their expectations may be about that line.
     options.setdefault("own_stack", path.is_dir())
+    # The properties try the cases where known bugs show first (strategies'
+    # FIRST_CASES), so a few examples find every mistake here; a fixture
+    # that needs more says so (`# max-examples: N`).
+    options.setdefault("max_examples", FIXTURE_EXAMPLES)
     result = grade_one(submission, number, **options)
     dump = describe(result)
 
