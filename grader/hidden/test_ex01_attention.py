@@ -91,8 +91,11 @@ def test_large_scores_do_not_overflow(student, case, size):
     out, weights = checks.require_pair(student.scaled_dot_product_attention(q, k, v),
                                        "scaled_dot_product_attention")
     ref_out, ref_weights = oracles.attention(q, k, v)
-    checks.assert_large_logits_close(weights, ref_weights, "weights with large scores")
-    checks.assert_large_logits_close(out, ref_out, "output with large scores")
+    at_scale = oracles.attention_at_scale(q, k, v)   # a float32 scale (the course's) is fine
+    checks.assert_large_logits_close(weights, ref_weights, "weights with large scores",
+                                     at_scale=lambda f: at_scale(f)[1])
+    checks.assert_large_logits_close(out, ref_out, "output with large scores",
+                                     at_scale=lambda f: at_scale(f)[0])
 
 
 @given(case=S.attention_cases(), dtype=st.sampled_from(S.FLOAT_DTYPES))
