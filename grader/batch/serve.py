@@ -55,6 +55,9 @@ def serve() -> None:
     from grader.sandbox import spawn
 
     spawn.prewarm()
+    from grader import runner  # noqa: PLC0415 - after prewarm: torch imports overlap
+
+    runner.become_judge_process()   # one torch thread for the oracles: judges run side by side
     try:
         for line in sys.stdin:
             if not line.strip():

@@ -16,7 +16,7 @@ convention (True = NOT allowed, the opposite of
 
 In the worker they are staged as one-line modules (`shim_source`) that
 re-export the contract's names; the tripwires let calls made by these
-modules' own code through (trust.py).
+modules' own code through (sandbox/guards.py, TRUSTED_MODULES).
 """
 
 from __future__ import annotations

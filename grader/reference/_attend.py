@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from grader.reference.trust import require_plain
+from grader.reference.plain import require_plain
 
 
 def bool_mask(mask: torch.Tensor | None, what: str = "mask") -> torch.Tensor | None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call
 
-from grader.reference.trust import require_plain
+from grader.reference.plain import require_plain
 
 # (the contract's attention sub-layer, the built-in's) per layer kind
 SUBLAYERS = {"encoder": (("self_attn", "self_attn"),),

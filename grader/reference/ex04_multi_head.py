@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from grader.reference import explained
 from grader.reference._attend import merged_mask
-from grader.reference.trust import require_plain
+from grader.reference.plain import require_plain
 
 __all__ = ["MultiHeadAttention"]
 

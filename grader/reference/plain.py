@@ -1,4 +1,4 @@
-"""The reference modules' side of the tripwires' trust.
+"""Plain tensors only, for the reference modules.
 
 The tripwires (grader/sandbox/guards.py) let a forbidden built-in through
 when the first frame above it that is not torch's or the standard library's
