@@ -331,8 +331,8 @@ def run_hidden_tests(exercise: Exercise, context: GradingContext,
         raise InternalError(f"no hidden tests for exercise {exercise.number} ({test_file.name})")
     collector = Collector(exercise, progress)
     args = [str(test_file), "-c", str(HIDDEN_DIR / "pytest.ini"), "--rootdir", str(HIDDEN_DIR),
-            "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", "-p", "no:capture",
-            "-q", "--no-header", "-W", "ignore", "--assert=plain", f"--hypothesis-seed={context.seed}"]
+            "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", "-p", "no:capture", "-p", "no:unraisableexception", "-p", "no:threadexception",
+            "-q", "--no-header", "-W", "ignore", "--assert=plain", "--tb=native", f"--hypothesis-seed={context.seed}"]
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         code = pytest.main(args, plugins=[collector, _NamedPlugin(context)])
