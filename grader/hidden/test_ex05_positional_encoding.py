@@ -89,7 +89,7 @@ def assert_table_close(actual, expected: torch.Tensor, what: str, *, candidates=
     diff = torch.where(torch.isnan(diff), torch.full_like(diff, float("inf")), diff)
     if bool((diff <= allowed).all()):
         return
-    index = tuple(int(i) for i in torch.unravel_index(torch.argmax(diff - allowed), a.shape))
+    index = checks.index_of(int(torch.argmax(diff - allowed)), a.shape)
     pos, feature = index[-2], index[-1]
     found = hint or (_diagnose(actual, candidates() if callable(candidates) else candidates or {}))
     checks.fail(f"{what} differs from the reference: at position {pos}, feature {feature} got "

@@ -79,3 +79,12 @@ def test_a_real_mistake_in_float64_keeps_its_own_hint():
                             candidates={"no_scale": unscaled},
                             at_scale=lambda f: oracles.attention_at_scale(q, k, v)(f)[1])
     assert "1/sqrt(d_k)" in failure.value.hint
+
+
+
+@pytest.mark.parametrize("shape", [(), (1,), (5,), (2, 3), (3, 1, 4), (2, 2, 1, 3)])
+def test_index_of_agrees_with_torch(shape):
+    numel = math.prod(shape)
+    for flat in range(numel):
+        expected = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), shape))
+        assert checks.index_of(flat, shape) == expected, (flat, shape)
