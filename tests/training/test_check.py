@@ -31,7 +31,7 @@ def test_reversal_task_batches_are_consistent():
 
 
 def test_initialise_is_one_fixed_recipe():
-    a, b = torch.nn.Transformer(8, 2, 1, 1, 16), torch.nn.Transformer(8, 2, 1, 1, 16)
+    a, b = (torch.nn.Transformer(8, 2, 1, 1, 16, batch_first=True) for _ in range(2))
     torch.nn.init.normal_(b.encoder.layers[0].linear1.weight)   # a student's own init...
     check.initialise(a, 3)
     check.initialise(b, 3)                                       # ...does not matter
