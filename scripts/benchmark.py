@@ -108,34 +108,64 @@ def batch_throughput(count: int, jobs: int, exercises: str | None) -> list[tuple
     return rows
 
 
-def watch_latency(submission: str, numbers: list[int], repeat: int) -> None:
-    """`attn-grade watch N`: seconds from a save to the new scorecard, in one
-    warm judge process (the first grading, which starts the zygote, is not
-    counted): the settle poll, the grading and drawing the scorecard."""
-    import io
+# What a student saves in turn while `--watch` measures: the finished file and
+# a typical bug (so both a passing and a failing scorecard are timed).
+WATCH_SAVES = {
+    1: ("solutions/ex01_attention.py", "tests/fixtures/ex01/wrong_softmax_dim.py"),
+    2: ("solutions/ex02_masks.py", "tests/fixtures/ex02/wrong_mask_inverted.py"),
+}
 
-    from rich.console import Console
 
-    from grader import registry, runner
-    from grader.render.rich import print_report
-    from grader.sandbox import spawn
-    from grader.watch import POLL_SECONDS
+def watch_latency(numbers: list[int], repeat: int) -> None:
+    """`attn-grade watch N`, the real command in its own process: seconds
+    from a file's save to the quick scorecard and to the full one, read from
+    its output as a student would see it.  The saves alternate between a
+    correct and a wrong version of the exercise, at random moments of the poll."""
+    import os
+    import queue
+    import random
+    import shutil
+    import signal
+    import threading
 
-    spawn.prewarm()
-    options = runner.GradingOptions(seed=1, train=False)
-    print(f"{'attn-grade watch N (warm)':44} {'median s':>9} {'min s':>7}  (n={repeat}; "
-          f"+ up to {POLL_SECONDS:.1f} s until the poll sees the save, + {POLL_SECONDS:.1f} s settle)")
+    print(f"{'attn-grade watch N, save ->':36} {'quick median':>12} {'max':>6} {'full median':>12} "
+          f"{'max':>6}  (s, n={repeat} saves)")
     for number in numbers:
-        exercise = registry.get(number)
-        runner.grade(Path(submission), [exercise], options)        # warm-up: zygote, imports
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            report = runner.grade(Path(submission), [exercise], options)
-            print_report(report, Console(file=io.StringIO()))
-            times.append(time.perf_counter() - start)
-        print(f"{'regrade exercise ' + str(number):44} {statistics.median(times):9.2f} {min(times):7.2f}")
-    spawn.shutdown()
+        with tempfile.TemporaryDirectory(prefix="attn-grade-watch-") as tmp:
+            folder = Path(tmp)
+            for py in (REPO / "exercises").glob("*.py"):
+                shutil.copy(py, folder / py.name)
+            target = folder / Path(WATCH_SAVES[number][0]).name
+            shutil.copy(REPO / WATCH_SAVES[number][0], target)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "grader.cli", "watch", str(number), "--submission", str(folder),
+                 "--seed", "1"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "100"})
+            lines: queue.Queue = queue.Queue()
+            threading.Thread(target=lambda: [lines.put((time.perf_counter(), ln)) for ln in proc.stdout],
+                             daemon=True).start()
+
+            def wait_for(marker: str) -> float:
+                while True:
+                    at, line = lines.get(timeout=120)
+                    if marker in line:
+                        return at
+
+            wait_for("watching exercise")                       # the first full scorecard
+            quick, full = [], []
+            for index in range(repeat):
+                time.sleep(random.uniform(0.3, 0.6))             # any moment of the poll
+                source = REPO / WATCH_SAVES[number][index % 2]
+                text = source.read_text() + f"\n# save {index}\n"
+                saved = time.perf_counter()
+                target.write_text(text)
+                quick.append(wait_for("quick check of exercise") - saved)
+                full.append(wait_for("watching exercise") - saved)
+            print("  quick", " ".join(f"{q:.2f}" for q in quick), " full", " ".join(f"{f:.2f}" for f in full))
+            proc.send_signal(signal.SIGINT)                      # Ctrl-C
+            code = proc.wait(timeout=30)
+        print(f"{'exercise ' + str(number):36} {statistics.median(quick):12.2f} {max(quick):6.2f} "
+              f"{statistics.median(full):12.2f} {max(full):6.2f}  (exit {code})")
 
 
 def main() -> None:
@@ -161,8 +191,7 @@ def main() -> None:
             print(f"{label:44} {rate:9.1f} {wall:7.1f}")
         return
     if args.watch:
-        sys.path.insert(0, str(REPO))
-        watch_latency(args.submission, [1, 2], args.repeat)
+        watch_latency([1, 2], args.repeat)
         return
     cases = args.case or ["exercise 1:exercise 1", "exercise 2:exercise 2", "exercises 1+2:exercise 1 2"]
     python = sys.executable

@@ -53,9 +53,10 @@ def test_a_folder_of_notebooks_is_suggested(tmp_path):
     assert f"(did you mean {tmp_path / 'notebooks'}?)" in _refused(tmp_path).message
 
 
-def test_the_cli_says_it_in_one_line_with_exit_code_2(tmp_path):
+@pytest.mark.parametrize("command", [["exercise", "1", "--format", "json"], ["watch", "1"], ["watch"]])
+def test_the_cli_says_it_in_one_line_with_exit_code_2(tmp_path, command):
     root = _repository_like(tmp_path)
-    out = CliRunner().invoke(main, ["exercise", "1", "--submission", str(root), "--format", "json"])
+    out = CliRunner().invoke(main, [*command, "--submission", str(root)])
     assert out.exit_code == ExitCode.USAGE_ERROR, out.output
     assert f"no exercise files in {root} (did you mean {root / 'exercises'}?)" in out.output
     assert "Traceback" not in out.output

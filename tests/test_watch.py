@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from grader import registry, runner
+from grader.errors import GraderError
 from grader.results import Status
 from grader.sandbox import spawn
 from grader.watch import changed_files, exercise_of, snapshot, watch
@@ -38,12 +39,18 @@ def test_a_save_regrades_the_exercise_whose_file_changed(tmp_path):
             raise KeyboardInterrupt            # Ctrl-C
 
     before = _children()
-    graded = watch(tmp_path, None, lambda folder, ex: runner.grade(folder, [ex], options),
-                   events.append, sleep=sleep)
-    assert graded == 1 and len(events) == 1
-    event = events[0]
-    assert event.exercise.number == 1 and event.changed == ("ex01_attention.py",)
-    assert event.report.exercises[0].status is Status.PASSED
+    passes = []
+
+    def grade(folder, ex, quick):
+        passes.append(quick)
+        return runner.grade(folder, [ex], options)
+
+    graded = watch(tmp_path, None, grade, events.append, sleep=sleep)
+    assert graded == 1 and passes == [True, False]          # the quick pass, then the full one
+    assert [e.quick for e in events] == [True, False]
+    for event in events:
+        assert event.exercise.number == 1 and event.changed == ("ex01_attention.py",)
+        assert event.report.exercises[0].status is Status.PASSED
     spawn.shutdown()                           # what `attn-grade watch` does on Ctrl-C
     assert _children() <= before               # no zygote, no worker left behind
 
@@ -59,12 +66,43 @@ def test_a_given_exercise_is_graded_at_once_and_on_every_save(tmp_path):
         if step:
             step()
 
-    def fake_grade(folder, ex):
+    def fake_grade(folder, ex, quick):
         graded.append(ex.number)
         return None
 
-    assert watch(tmp_path, registry.get(2), fake_grade, lambda e: None, sleep=sleep, iterations=8) == 3
+    assert watch(tmp_path, registry.get(2), fake_grade, lambda e: None, sleep=sleep, iterations=8,
+                 quick=False) == 3
     assert graded == [2, 2, 2]
+
+
+def test_a_save_during_the_quick_pass_skips_the_full_pass_of_the_older_version(tmp_path):
+    target = tmp_path / "ex01_attention.py"
+    target.write_text("x = 1\n")
+    shown = []
+
+    def fake_grade(folder, ex, quick):
+        graded_text = target.read_text()
+        if quick and len(shown) == 0:          # the student saves while the first quick pass runs
+            target.write_text("x = 22\n")
+        return (graded_text, quick)
+
+    def show(event):
+        shown.append(event.report)
+
+    watch(tmp_path, registry.get(1), fake_grade, show, sleep=lambda s: None, iterations=3)
+    # the first version only ever got its quick pass; the second got both
+    assert shown == [("x = 1\n", True), ("x = 22\n", True), ("x = 22\n", False)]
+
+
+def test_a_grading_error_is_said_once(tmp_path):
+    (tmp_path / "ex01_attention.py").write_text("x = 1\n")
+    events = []
+
+    def failing_grade(folder, ex, quick):
+        raise GraderError("no exercise files in here")
+
+    watch(tmp_path, registry.get(1), failing_grade, events.append, sleep=lambda s: None, iterations=2)
+    assert [(e.error, e.quick) for e in events] == [("no exercise files in here", False)]
 
 
 def test_snapshots_and_which_exercise_changed(tmp_path):
@@ -76,3 +114,4 @@ def test_snapshots_and_which_exercise_changed(tmp_path):
     assert changed_files(first, snapshot(tmp_path)) == ["ex03_cross_attention.py"]
     assert exercise_of(["ex05_positional_encoding.py", "ex03_cross_attention.py"]).number == 3
     assert exercise_of(["notes.py"]) is None
+
