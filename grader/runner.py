@@ -336,6 +336,10 @@ def run_hidden_tests(exercise: Exercise, context: GradingContext,
     sink = io.StringIO()
     with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
         code = pytest.main(args, plugins=[collector, _NamedPlugin(context)])
+    if code == pytest.ExitCode.INTERRUPTED:
+        # pytest turns Ctrl-C into an exit status; the caller (watch, batch,
+        # a notebook) must stop, not show what was graded so far as a result.
+        raise KeyboardInterrupt
     if collector.collect_errors or code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
         detail = "\n".join(collector.collect_errors) or sink.getvalue()[-MAX_MESSAGE:]
         raise InternalError(f"the hidden tests of exercise {exercise.number} did not run:\n{detail}")

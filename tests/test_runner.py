@@ -76,3 +76,23 @@ def test_grade_leaves_its_callers_process_as_it_was(tmp_path, monkeypatch):
     assert seen and set(seen) == {(str(tmp_path), threads)}
     assert os.getcwd() == str(tmp_path) and torch.get_num_threads() == threads
     assert list(tmp_path.iterdir()) == []
+
+
+def test_ctrl_c_during_the_hidden_tests_stops_grading():
+    """pytest turns a KeyboardInterrupt into an exit status; grade() raises it
+    again, so `watch` stops instead of showing a half-graded scorecard."""
+    import pytest
+
+    from grader import registry, runner
+
+    calls = []
+
+    def progress(event, **info):
+        calls.append(event)
+        if event == "test":
+            raise KeyboardInterrupt              # Ctrl-C after the first test
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.grade(SOLUTIONS, [registry.get(1)], runner.GradingOptions(seed=3, max_examples=2),
+                     progress=progress)
+    assert calls.count("test") == 1
