@@ -47,6 +47,17 @@ CALL_PARAMETERS = {
     "Attention": ("x_q", "x_k", "x_v", "mask"),
     "MultiHeadAttention": ("query", "key", "value", "attn_mask", "key_padding_mask"),
     "PositionalEncoding": ("x",),
+    "FeedForward": ("x",),
+    "EncoderLayer": ("x", "src_key_padding_mask"),
+    "DecoderLayer": ("x", "memory", "tgt_mask", "tgt_key_padding_mask", "memory_key_padding_mask"),
+    "Transformer": ("src", "tgt", "src_key_padding_mask", "tgt_key_padding_mask"),
+    "Transformer.encode": ("src", "src_key_padding_mask"),
+    "Transformer.decode": ("tgt", "memory", "tgt_key_padding_mask", "memory_key_padding_mask"),
+    "greedy_decode": ("model", "src", "max_len", "bos_id", "eos_id", "src_key_padding_mask"),
+    "noam_lr": ("step", "d_model", "warmup", "factor"),
+    "label_smoothed_cross_entropy": ("logits", "target", "eps", "ignore_index"),
+    "make_optimizer": ("model", "d_model", "warmup", "factor"),
+    "train_step": ("model", "batch", "optimizer", "scaler", "scheduler"),
 }
 INIT_PARAMETERS = {
     "SelfAttention": ("d_model",),
@@ -54,6 +65,11 @@ INIT_PARAMETERS = {
     "Attention": ("d_model",),
     "MultiHeadAttention": ("d_model", "num_heads", "bias"),
     "PositionalEncoding": ("d_model", "max_len", "dropout"),
+    "FeedForward": ("d_model", "d_ff", "dropout"),
+    "EncoderLayer": ("d_model", "num_heads", "d_ff", "dropout"),
+    "DecoderLayer": ("d_model", "num_heads", "d_ff", "dropout"),
+    "Transformer": ("src_vocab_size", "tgt_vocab_size", "d_model", "num_heads", "num_layers", "d_ff",
+                    "dropout", "max_len", "tie_weights"),
 }
 # Methods that change a module before the failing call (replayed by the repro).
 _SETUP_METHODS = {"double", "float", "half", "to", "eval", "train", "load_state_dict", "requires_grad_"}
@@ -221,23 +237,29 @@ def decode(value):
 
 
 # ------------------------------------------------------------------ capture
-def _named(names: tuple[str, ...], args: tuple, kwargs: dict) -> dict:
+def _named(names: tuple[str, ...], args: tuple, kwargs: dict, unnamed: str = "arg") -> dict:
     named = {}
     for i, arg in enumerate(args):
-        named[names[i] if i < len(names) else f"arg{i}"] = arg
+        named[names[i] if i < len(names) else f"{unnamed}{i}"] = arg
     named.update(kwargs)
     return named
+
+
+def call_parameters(call: Call) -> tuple[str, ...]:
+    """The contract's names of the arguments of `call` (a function, a
+    module's forward, or a named method such as Transformer.encode)."""
+    return CALL_PARAMETERS.get(f"{call.target}.{call.method}" if call.method else call.target, ())
 
 
 def _inputs(call: Call) -> dict:
     inputs: dict = {}
     if call.built is not None:
-        inputs.update(_named(INIT_PARAMETERS.get(call.built.cls, ()), call.built.args, call.built.kwargs))
+        inputs.update(_named(INIT_PARAMETERS.get(call.built.cls, ()), call.built.args, call.built.kwargs,
+                             unnamed="init_arg"))   # never the same name as a call's arg0
         for method, args, _ in call.built.setup:
             if method == "load_state_dict" and args and isinstance(args[0], dict):
                 inputs.update(args[0])
-    names = CALL_PARAMETERS.get(call.target, ()) if not call.method else ()
-    inputs.update(_named(names, call.args, call.kwargs))
+    inputs.update(_named(call_parameters(call), call.args, call.kwargs))
     return inputs
 
 
@@ -312,8 +334,7 @@ def _final_example() -> bool:
 
 def call_text(call: Call, path: tuple[int, ...] | None) -> str:
     """`scaled_dot_product_attention(q, k, v)[1]`, `MultiHeadAttention(...)(query, key, value, attn_mask=...)[0]`."""
-    names = list(_named(CALL_PARAMETERS.get(call.target, ()) if not call.method else (),
-                        call.args, {}).keys())
+    names = list(_named(call_parameters(call), call.args, {}).keys())
     args = ", ".join(names + [f"{k}={k}" for k in call.kwargs])
     if call.built is not None:
         init = ", ".join(_named(INIT_PARAMETERS.get(call.built.cls, ()), call.built.args, call.built.kwargs))
@@ -390,8 +411,7 @@ def repro_snippet(call: Call, path: tuple[int, ...], expected, what: str, *, ato
             callee = "module" + (f".{call.method}" if call.method else "")
         else:
             callee = call.target
-        names = list(_named(CALL_PARAMETERS.get(call.target, ()) if not call.method else (),
-                            call.args, {}).keys())
+        names = list(_named(call_parameters(call), call.args, {}).keys())
         arguments = []
         for name, value in zip(names, call.args):
             lines.append(f"{name} = {literal(value)}")

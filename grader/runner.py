@@ -267,14 +267,33 @@ def _describe_failure(excinfo, exercise: Exercise) -> dict:
             "example": example, "traceback": ""}
 
 
+# hypothesis < 6.1xx says "Falsifying example", newer ones "Failing test case";
+# an @example that fails (the seed-stable first cases) is an "explicit example".
+_FAILING_CASE = re.compile(r"(?:Falsifying|Failing) (?:explicit )?(?:example|test case)")
+
+
 def _falsifying_example(notes: str) -> str:
-    # hypothesis < 6.1xx says "Falsifying example", newer ones "Failing test case".
-    starts = [notes.index(m) for m in ("Falsifying example", "Failing test case") if m in notes]
-    if not starts:
+    found = _FAILING_CASE.search(notes)
+    if not found:
         return ""
-    text = notes[min(starts):]
+    text = notes[found.start():]
     lines = [ln for ln in text.splitlines() if "student=" not in ln and "ctx=" not in ln]
-    return "\n".join(lines)[:MAX_MESSAGE]
+    return "\n".join(_compact_arguments(lines))[:MAX_MESSAGE]
+
+
+def _compact_arguments(lines: list[str], width: int = 100) -> list[str]:
+    """hypothesis prints each field of a case on its own line; put a case
+    back on one line (`case=AttentionCase(batch=(2,), lq=3, ..., seed=11),`)
+    when it fits, keeping one line per argument of the test."""
+    out: list[str] = []
+    depth = 0                      # open parentheses before the current line
+    for line in lines:
+        if out and depth >= 2 and len(out[-1]) + 1 + len(line.strip()) <= width:
+            out[-1] += " " + line.strip()
+        else:
+            out.append(line)
+        depth += line.count("(") - line.count(")")
+    return out
 
 
 # ---------------------------------------------------------------------- grading

@@ -244,3 +244,45 @@ def test_repro_says_why_when_there_is_nothing_to_reproduce(wrong_run):
     assert find_test(tests, "test_matches_the_equation").name == "matches_the_equation"
     assert NoRepro("x").exit_code == ExitCode.SOME_FAILED
     assert any(t.status is Status.PASSED for t in tests)
+
+
+def _signature_names(module, name: str) -> list[str]:
+    import inspect
+
+    cls_or_fn, _, method = name.partition(".")
+    target = getattr(module, cls_or_fn)
+    if inspect.isclass(target):
+        target = getattr(target, method or "forward")
+    return [p for p in inspect.signature(target).parameters if p != "self"]
+
+
+def test_the_inputs_are_named_as_the_contract_names_them():
+    """CALL_PARAMETERS / INIT_PARAMETERS against the reference solutions'
+    signatures (which follow /work/shared/exercise-contract.md), and every
+    contract function and module that takes tensors has its names."""
+    import inspect
+
+    from grader import registry
+    from tests.conftest import import_solution
+
+    solutions = {ex.module: import_solution(ex.module) for ex in registry.EXERCISES}
+    for ex in registry.EXERCISES:
+        for name in ex.api:
+            if name in ("save_checkpoint", "load_checkpoint", "train"):   # keyword-only, files
+                continue
+            assert name in counterexample.CALL_PARAMETERS, name
+            if inspect.isclass(getattr(solutions[ex.module], name)):
+                assert name in counterexample.INIT_PARAMETERS, name
+    for table, init in ((counterexample.CALL_PARAMETERS, False), (counterexample.INIT_PARAMETERS, True)):
+        for name, names in table.items():
+            module = next(m for m in solutions.values() if hasattr(m, name.partition(".")[0]))
+            actual = _signature_names(module, name + (".__init__" if init else ""))
+            assert actual[:len(names)] == list(names), (name, actual)
+
+
+def test_init_and_call_arguments_never_share_a_name():
+    built = counterexample.Built("ex06_blocks", "Mystery", (8, 2), {})
+    call = counterexample.Call("ex06_blocks", "Mystery", "", (torch.ones(1), torch.zeros(1)), {}, torch.ones(1),
+                               built)
+    inputs = counterexample._inputs(call)
+    assert set(inputs) == {"init_arg0", "init_arg1", "arg0", "arg1"}

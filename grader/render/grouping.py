@@ -2,14 +2,21 @@
 
 Two failing tests belong together when they fail with the same diagnosed
 mistake (the same hint on a `failed` test: "the scale is missing" seen by
-three properties), or with the very same error (same status, message and
-traceback: a syntax error, a missing name, a wrong signature seen by every
-test).  Each group is shown once, with one example; `details` shows every
-failing test on its own.
+three properties), when the student's code raised the same kind of error at
+the same line (a `.T` seen by seven properties, each with other sizes in its
+message), or with the very same error (same status, message and traceback:
+a syntax error, a missing name, a wrong signature seen by every test).  Each
+group is shown once, with one example.
+
+By default one group is shown in full (the likeliest single cause: a
+diagnosed mistake seen by the most properties), and the others in a line or
+two each, so that one bug, which real hidden tests see in several ways, fits
+in about 40 lines; `details` shows every failing test in full.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from grader.results import Status, TestResult
@@ -18,16 +25,21 @@ from grader.results import Status, TestResult
 MAX_MESSAGE_LINES = 8
 MAX_EXAMPLE_LINES = 6
 MAX_TRACEBACK_LINES = 10
+# Groups listed in brief after the one shown in full; more are counted.
+MAX_BRIEF_GROUPS = 6
 
 
 @dataclass
 class FailureGroup:
     tests: list[TestResult] = field(default_factory=list)
     by_cause: bool = False        # grouped by a shared diagnosed mistake (its hint)
+    raised_at: str = ""           # grouped by where the student's code raised ("file, line N")
 
     @property
     def first(self) -> TestResult:
-        return self.tests[0]
+        """The test shown for the whole group: the one with the smallest
+        failing case (the fewest numbers to read), else the first."""
+        return min(self.tests, key=_case_size)
 
     @property
     def names(self) -> list[str]:
@@ -42,9 +54,53 @@ class FailureGroup:
         return self.first.hint if self.by_cause else ""
 
 
+# A traceback frame as the worker writes it, a notebook's with its cell:
+# `File "ex01_attention.py", line 13, in f` / `File "ex01.ipynb", cell 4, line 2, in f`
+_FRAME = re.compile(r'File "([^"]+)", ((?:cell \d+, )?line \d+)')
+
+
+def raised_at(test: TestResult) -> str:
+    """Where the student's code raised ("ex01_attention.py, line 13"): the
+    last frame of its traceback, or "" without one."""
+    frames = _FRAME.findall(test.traceback or "")
+    return f"{frames[-1][0]}, {frames[-1][1]}" if frames else ""
+
+
+def error_kind(test: TestResult) -> str:
+    """`RuntimeError` of "RuntimeError: The size of tensor a (2) must ..."."""
+    head = test.message.split(":", 1)[0].strip()
+    return head if head.isidentifier() else ""
+
+
+def traceback_body(test: TestResult) -> str:
+    """The traceback without its last line(s) when they only repeat the
+    message shown just above it."""
+    text, message = (test.traceback or "").rstrip(), test.message.strip()
+    if message and text.endswith(message) and text[:-len(message)].strip():
+        return text[:-len(message)].rstrip()
+    return text
+
+
+def _case_size(test: TestResult) -> int:
+    case = test.counterexample or {}
+    size = 0
+    for part in ("inputs", "got"):
+        for value in (case.get(part) or {}).values():
+            shape = value.get("shape") if isinstance(value, dict) else None
+            if isinstance(shape, list):
+                count = 1
+                for n in shape:
+                    count *= int(n)
+                size += count
+    return size if case else 1 << 62
+
+
 def _key(test: TestResult) -> tuple:
     if test.status is Status.FAILED and test.hint:
         return ("cause", test.hint)
+    where = raised_at(test) if test.status is Status.ERROR else ""
+    if where and error_kind(test):
+        return ("raised", test.status, error_kind(test), where, test.hint)
     return ("same", test.status, test.message, test.traceback, test.hint)
 
 
@@ -56,9 +112,44 @@ def failure_groups(tests: list[TestResult], *, details: bool = False) -> list[Fa
     groups: dict[tuple, FailureGroup] = {}
     for test in failing:
         key = _key(test)
-        group = groups.setdefault(key, FailureGroup(by_cause=key[0] == "cause"))
+        group = groups.setdefault(key, FailureGroup(
+            by_cause=key[0] == "cause" or (key[0] == "raised" and bool(test.hint)),
+            raised_at=key[3] if key[0] == "raised" else ""))
         group.tests.append(test)
     return list(groups.values())
+
+
+def lead_first(groups: list[FailureGroup]) -> list[FailureGroup]:
+    """The group to show in full first: a diagnosed cause before an
+    undiagnosed failure, then the one seen by the most properties, then the
+    earliest."""
+    return sorted(groups, key=lambda g: (not g.by_cause, -len(g.tests)))
+
+
+@dataclass
+class Shown:
+    """What a view shows of one exercise's failures."""
+
+    full: list[FailureGroup]          # each in full: cause, property, case, traceback, hint
+    brief: list[FailureGroup]         # a line or two each
+    hidden: int = 0                   # failing tests in neither (--details shows them)
+
+
+def shown(tests: list[TestResult], *, details: bool = False) -> Shown:
+    groups = failure_groups(tests, details=details)
+    if details:
+        return Shown(groups, [])
+    groups = lead_first(groups)
+    brief = groups[1:1 + MAX_BRIEF_GROUPS]
+    return Shown(groups[:1], brief, sum(len(g.tests) for g in groups[1 + MAX_BRIEF_GROUPS:]))
+
+
+def summary(test: TestResult, limit: int = 160) -> str:
+    """A failure's message in one short line: its first line up to the first
+    "; ", without the tolerance (what differs and by how much)."""
+    first = (test.message.strip().splitlines() or [test.status.value])[0]
+    first = re.sub(r" \(allowed [^)]*\)", "", first.split("; ", 1)[0])
+    return first if len(first) <= limit else first[:limit - 1] + "…"
 
 
 def shorten(text: str, max_lines: int | None, *, tail: bool = False) -> tuple[str, int]:

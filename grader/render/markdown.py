@@ -22,11 +22,15 @@ from grader.render.grouping import (
     MAX_MESSAGE_LINES,
     MAX_TRACEBACK_LINES,
     FailureGroup,
-    failure_groups,
+    error_kind,
+    shown,
+    summary,
+    traceback_body,
     shorten,
 )
 from grader.render import tensors
 from grader.render.options import DEFAULT, RenderOptions
+from grader.render.plain import example_label
 from grader.render.points import points_text, score_text
 from grader.render.sanitize import md_cell, md_code_block, md_code_span, md_inline
 from grader.results import ExerciseResult, Report, Status, TestResult
@@ -43,7 +47,6 @@ LABEL = {
     Status.NOT_RUN: "➖ not run",
 }
 
-MAX_FAILURES_PER_EXERCISE = 6      # failure groups shown per exercise, as the rich scorecard
 MAX_BLOCK_CHARS = 1500             # per message / traceback / example block
 MAX_OUTPUT_CHARS = 1200            # tail of the student's printed output, as rich
 
@@ -163,12 +166,13 @@ def group_details(ex: ExerciseResult, group: FailureGroup, options: RenderOption
     many = len(group.tests) > 1
     subject = f"{len(group.tests)} properties" if many else md_code_span(test.name)
     lines = [f"**{LABEL[test.status]} · {ex.number} · {ex.slug} › {subject}**", ""]
+    where = f" ({error_kind(test)} at {md_code_span(group.raised_at)})" if group.raised_at else ""
     if many and group.by_cause:
         lines += [f"💡 **likely cause:** {inline(group.cause)}", "",
-                  f"*seen in {len(group.tests)} properties:* "
-                  + ", ".join(md_code_span(n) for n in group.names) + " — the first one below", ""]
+                  f"*seen in {len(group.tests)} properties{where}:* "
+                  + ", ".join(md_code_span(n) for n in group.names) + " — one of them in full below", ""]
     elif many:
-        lines += [f"*the same {test.status.value} in {len(group.tests)} properties:* "
+        lines += [f"*the same {test.status.value}{where} in {len(group.tests)} properties:* "
                   + ", ".join(md_code_span(n) for n in group.names), ""]
     if test.description:
         label = f"*property* ({md_code_span(test.name)}):" if many else "*property:*"
@@ -184,9 +188,9 @@ def group_details(ex: ExerciseResult, group: FailureGroup, options: RenderOption
     case = counterexample_lines(test, options)
     lines += case
     if test.example and (options.details or not case):
-        lines += ["smallest failing input:", ""] + _shortened_block(test.example, MAX_EXAMPLE_LINES, options)
-    if test.traceback:
-        lines += ["traceback (your code):", ""] + _shortened_block(test.traceback, MAX_TRACEBACK_LINES,
+        lines += [f"{example_label(test)}:", ""] + _shortened_block(test.example, MAX_EXAMPLE_LINES, options)
+    if traceback_body(test):
+        lines += ["traceback (your code):", ""] + _shortened_block(traceback_body(test), MAX_TRACEBACK_LINES,
                                                                    options, tail=True)
     if test.hint and not (many and group.by_cause):
         lines += [f"💡 **hint:** {inline(test.hint)}", ""]
@@ -200,8 +204,24 @@ def test_details(ex: ExerciseResult, test: TestResult, options: RenderOptions = 
     return group_details(ex, FailureGroup([test]), options)
 
 
-def failures(report: Report, options: RenderOptions = DEFAULT,
-             max_groups: int = MAX_FAILURES_PER_EXERCISE) -> list[str]:
+def brief_lines(groups: list[FailureGroup], lead: FailureGroup | None) -> list[str]:
+    """The exercise's other failures, one bullet each: the properties, what
+    differs, and the hint when it is not the cause already said above."""
+    said = {lead.first.hint} if lead is not None else set()
+    lines = []
+    for group in groups:
+        test = group.first
+        line = (f"- **{LABEL[test.status]}** " + ", ".join(md_code_span(n) for n in group.names)
+                + f": {inline(summary(test))}"
+                + (f" (at {md_code_span(group.raised_at)})" if group.raised_at else ""))
+        if test.hint and test.hint not in said:
+            line += f" — 💡 {inline(test.hint)}"
+        lines.append(line)
+    count = sum(len(g.tests) for g in groups)
+    return [f"**also failing** ({count} {'property' if count == 1 else 'properties'}):", "", *lines, ""]
+
+
+def failures(report: Report, options: RenderOptions = DEFAULT) -> list[str]:
     lines: list[str] = []
     for ex in report.exercises:
         bad = [t for t in ex.tests if t.status is not Status.PASSED]
@@ -214,14 +234,14 @@ def failures(report: Report, options: RenderOptions = DEFAULT,
             continue
         lines += [f"#### {ex.number} · {cell(ex.title)} — {score_text(ex.points, ex.max_points)} "
                   f"· {LABEL[ex.status]}", ""]
-        groups = failure_groups(ex.tests, details=options.details)
-        shown = groups if options.details else groups[:max_groups]
-        for group in shown:
+        view = shown(ex.tests, details=options.details)
+        for group in view.full:
             lines += group_details(ex, group, options, report.seed)
-        hidden = sum(len(g.tests) for g in groups[len(shown):])
-        if hidden:
-            lines += [f"… and {hidden} more failing tests in exercise {ex.number}: "
-                      f"{md_code_span(options.details_call(ex.number, report.seed))} shows every "
+        if view.brief:
+            lines += brief_lines(view.brief, view.full[0] if view.full else None)
+        if view.brief or view.hidden:
+            more = f"… and {view.hidden} more failing tests in exercise {ex.number}; " if view.hidden else ""
+            lines += [f"{more}{md_code_span(options.details_call(ex.number, report.seed))} shows every "
                       "failure in full.", ""]
         for note in ex.notes:
             lines += [f"> **note:** {inline(note)}", ""]

@@ -9,6 +9,12 @@ from grader.render.sanitize import clean
 from grader.results import Status, TestResult
 
 
+def example_label(test: TestResult) -> str:
+    """What the example is: hypothesis's shrunk case, or one of the fixed
+    first cases every run tries (not shrunk, so not "smallest")."""
+    return "failing input" if "explicit example" in test.example else "smallest failing input"
+
+
 def failure_parts(test: TestResult, *, compact: bool = False) -> list[str]:
     """The parts of a test's text.  `compact` (one annotation): the status
     with the message, and the hint."""
@@ -21,7 +27,7 @@ def failure_parts(test: TestResult, *, compact: bool = False) -> list[str]:
     if test.message and test.status is not Status.PASSED:
         parts.append(test.message)
     if test.example:
-        parts.append("smallest failing input:\n" + test.example)
+        parts.append(f"{example_label(test)}:\n" + test.example)
     if test.counterexample:
         parts.append("\n".join(tensors.text_lines(test.counterexample)))
     if test.traceback:

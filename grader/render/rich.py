@@ -9,6 +9,7 @@ panel's border, so no wrapped line can start with a workflow command.
 from __future__ import annotations
 
 from rich import box
+from rich.columns import Columns
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
@@ -19,18 +20,21 @@ from grader.render.grouping import (
     MAX_MESSAGE_LINES,
     MAX_TRACEBACK_LINES,
     FailureGroup,
-    failure_groups,
+    error_kind,
+    shown,
+    summary,
+    traceback_body,
     shorten,
 )
 from grader.render import tensors
 from grader.render.options import DEFAULT, RenderOptions
 from grader.render.tensors import Grid, shade
+from grader.render.plain import example_label
 from grader.render.points import score_text
 from grader.render.sanitize import clean, one_line
 from grader.results import ExerciseResult, Report, Status, TestResult
 from grader.sandbox import isolation
 
-MAX_GROUPS_PER_EXERCISE = 6
 MAX_OUTPUT_CHARS = 1200
 SIDE_BY_SIDE_WIDTH = 72     # got and expected side by side when they fit an 80-column panel
 
@@ -126,8 +130,12 @@ def counterexample_parts(test: TestResult, options: RenderOptions = DEFAULT) -> 
         return []
     parts: list = [Text(f"the failing case: {one_line(case.call)}" if case.call else "the failing case:",
                         style="bold cyan")]
-    for g in case.inputs:
-        parts.append(grid_text(g))
+    drawn = [grid_text(g) for g in case.inputs if g.rows and not g.scalar]
+    for g in case.inputs:              # one-line inputs (sizes, weights without values) first
+        if not g.rows or g.scalar:
+            parts.append(grid_text(g))
+    if drawn:                          # the tensors side by side, as many as the width allows
+        parts.append(Columns(drawn, padding=(0, 4)))
     for what, got, expected, wrong in case.pairs:
         heat = tensors.is_weights(what, expected)
         parts.append(Text(f"{one_line(what)}:", style="bold"))
@@ -149,12 +157,13 @@ def group_details(ex: ExerciseResult, group: FailureGroup, options: RenderOption
     test = group.first
     parts: list = []
     many = len(group.tests) > 1
+    where = f" ({error_kind(test)} at {clean(group.raised_at)})" if group.raised_at else ""
     if many and group.by_cause:
         parts.append(Text(f"likely cause: {clean(group.cause)}", style="bold yellow"))
-        parts.append(Text(f"seen in {len(group.tests)} properties: {', '.join(group.names)}"
-                          f" — the first one below", style="yellow"))
+        parts.append(Text(f"seen in {len(group.tests)} properties{where}: {', '.join(group.names)}"
+                          f" — one of them in full below", style="yellow"))
     elif many:
-        parts.append(Text(f"the same {test.status.value} in {len(group.tests)} properties: "
+        parts.append(Text(f"the same {test.status.value}{where} in {len(group.tests)} properties: "
                           f"{', '.join(group.names)}", style="yellow"))
     if test.description:
         parts.append(Text(f"property ({test.name}): {clean(test.description)}" if many
@@ -164,10 +173,10 @@ def group_details(ex: ExerciseResult, group: FailureGroup, options: RenderOption
     case = counterexample_parts(test, options)
     parts += case
     if test.example and (options.details or not case):
-        parts.append(Text("smallest failing input:\n", style="cyan")
+        parts.append(Text(f"{example_label(test)}:\n", style="cyan")
                      + _shortened(test.example, MAX_EXAMPLE_LINES, options, style="cyan"))
-    if test.traceback:
-        parts.append(_shortened(test.traceback, MAX_TRACEBACK_LINES, options, tail=True, style="dim"))
+    if traceback_body(test):
+        parts.append(_shortened(traceback_body(test), MAX_TRACEBACK_LINES, options, tail=True, style="dim"))
     if test.hint and not (many and group.by_cause):
         parts.append(Text(f"hint: {clean(test.hint)}", style="yellow"))
     if test.repro and seed is not None:
@@ -184,8 +193,29 @@ def test_details(ex: ExerciseResult, test: TestResult, options: RenderOptions = 
     return group_details(ex, FailureGroup([test]), options)
 
 
-def failures(report: Report, options: RenderOptions = DEFAULT,
-             max_groups: int = MAX_GROUPS_PER_EXERCISE) -> list:
+def brief_panel(ex: ExerciseResult, groups: list[FailureGroup], lead: FailureGroup | None,
+                options: RenderOptions = DEFAULT) -> Panel:
+    """The exercise's other failures, a line or two each: the properties, what
+    differs, and the hint when it is not the cause already said above."""
+    said = {lead.first.hint} if lead is not None else set()
+    text = Text()
+    for group in groups:
+        test = group.first
+        if text:
+            text.append("\n")
+        text.append(f"{STYLE[test.status][1][0]} {', '.join(group.names)}", style="bold")
+        text.append(f": {clean(summary(test))}")
+        if group.raised_at:
+            text.append(f" (at {clean(group.raised_at)})", style="dim")
+        if test.hint and test.hint not in said:
+            text.append(f"\n  hint: {clean(test.hint)}", style="yellow")
+    count = sum(len(g.tests) for g in groups)
+    return Panel(text, title=Text(f"{ex.number}·{ex.slug} › also failing ({count} "
+                                  f"{'property' if count == 1 else 'properties'})"),
+                 title_align="left", border_style="red", expand=True)
+
+
+def failures(report: Report, options: RenderOptions = DEFAULT) -> list:
     blocks: list = []
     for ex in report.exercises:
         bad = [t for t in ex.tests if t.status is not Status.PASSED]
@@ -199,15 +229,15 @@ def failures(report: Report, options: RenderOptions = DEFAULT,
                                 title=Text(f"{ex.number}·{ex.slug}: not implemented yet"),
                                 title_align="left", border_style="yellow", expand=True))
             continue
-        groups = failure_groups(ex.tests, details=options.details)
-        shown = groups if options.details else groups[:max_groups]
-        for group in shown:
+        view = shown(ex.tests, details=options.details)
+        for group in view.full:
             blocks.append(group_details(ex, group, options, report.seed))
-        hidden = sum(len(g.tests) for g in groups[len(shown):])
-        if hidden:
-            blocks.append(Text(f"… and {hidden} more failing tests in exercise {ex.number}: "
-                               f"{options.details_call(ex.number, report.seed)} shows every failure "
-                               "in full", style="dim"))
+        if view.brief:
+            blocks.append(brief_panel(ex, view.brief, view.full[0] if view.full else None, options))
+        if view.brief or view.hidden:
+            more = f"… and {view.hidden} more failing tests in exercise {ex.number}; " if view.hidden else ""
+            blocks.append(Text(f"{more}{options.details_call(ex.number, report.seed)} shows every "
+                               "failure in full", style="dim"))
         if ex.notes:
             blocks.append(Panel(Text("\n".join(clean(n) for n in ex.notes), style="yellow"),
                                 title=Text(f"{ex.number}·{ex.slug}: note"), title_align="left",

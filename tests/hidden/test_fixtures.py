@@ -94,6 +94,7 @@ def test_fixture_is_graded_as_named(number, path, tmp_path):
             assert notes == [], f"a correct fixture got notes {notes}\n{dump}"
     else:
         assert result.points < result.max_points - 1e-9, f"a wrong submission lost no points\n{dump}"
+        _feedback_fits_a_screen(result)
     failing = [t for t in result.tests if t.status not in (Status.PASSED, Status.NOT_RUN)]
     for key, value in expectations:
         if key == "expect-status":
@@ -111,6 +112,28 @@ def test_fixture_is_graded_as_named(number, path, tmp_path):
         elif key == "expect-note":
             assert any(value.lower() in note.lower() for note in result.notes), \
                 f"no note mentions {value!r}: {result.notes}\n{dump}"
+
+
+# One bug (each wrong fixture has one) is said in about a screen by default:
+# one cause in full, the other failures a line or two each (issue 12).
+MAX_FEEDBACK_LINES = 60
+
+
+def _feedback_fits_a_screen(result) -> None:
+    import io
+
+    from rich.console import Console
+
+    from grader.render.rich import failures
+    from grader.results import Report
+
+    console = Console(file=io.StringIO(), width=100, color_system=None)
+    for block in failures(Report("submission", 1, [result])):
+        console.print(block)
+    text = console.file.getvalue()
+    full = re.findall(r"╭─ \d+·[\w-]+ › (?!also failing)", text)
+    assert len(full) <= 1 and text.count("› also failing") <= 1, text
+    assert len(text.splitlines()) <= MAX_FEEDBACK_LINES, text
 
 
 # Wrong fixtures whose points once depended on the seed (a bug found only when

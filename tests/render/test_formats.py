@@ -227,7 +227,7 @@ def test_markdown_lists_each_failure_with_what_to_fix():
     text = markdown.render(fixed_report())
     for part in ("*property:* output and weights equal softmax", "**max error:** 0.0624054",
                  "Falsifying example", "💡 **hint:** The mask was applied after the softmax",
-                 'File "ex02_masks.py", line 82', "🚧 not implemented · 3 · cross-attention",
+                 '(at `ex02_masks.py, line 82`)', "🚧 not implemented · 3 · cross-attention",
                  "⛔ forbidden", "**note:** ex02\\_masks.py imports"):
         assert part in text, part
 
@@ -250,10 +250,15 @@ def test_markdown_groups_tests_that_fail_the_same_way():
     error = report.exercises[1].tests[2]
     twin = TestResult(**{**error.__dict__, "name": "masked_self_attention_keeps_dtype"})
     report.exercises[1].tests.append(twin)
+    text = markdown.render(report)          # after the diagnosed cause: one line for both
+    assert ("- **💥 error** `masked_self_attention_runs`, `masked_self_attention_keeps_dtype`: "
+            "IndexError: too many indices for tensor of dimension 2 (at `ex02_masks.py, line 82`)") in text
+    report.exercises[1].tests[1].hint = ""      # no diagnosed cause left: the larger group in full
     text = markdown.render(report)
-    assert text.count("IndexError: too many indices for tensor of dimension 2\n```") == 2  # message + traceback, once
-    assert ("*the same error in 2 properties:* `masked_self_attention_runs`, "
-            "`masked_self_attention_keeps_dtype`") in text
+    # the message once: the traceback below it stops at the student's line
+    assert text.count("IndexError: too many indices for tensor of dimension 2") == 1
+    assert ("*the same error (IndexError at `ex02_masks.py, line 82`) in 2 properties:* "
+            "`masked_self_attention_runs`, `masked_self_attention_keeps_dtype`") in text
 
 
 # ---------------------------------------------------------------------- github annotations

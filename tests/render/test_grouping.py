@@ -96,7 +96,10 @@ def test_more_groups_than_shown_point_to_details_not_to_json():
     for fmt in ("rich", "markdown"):
         text = render_text(report, fmt)
         assert "--format json" not in text and "JSON results" not in text
-        assert "… and 3 more failing tests in exercise 1" in text
+        # one cause in full, six more in brief, and the last two counted
+        assert "… and 2 more failing tests in exercise 1" in text
+        assert "also failing (6 properties)" in text.replace("*", "")
+        assert "extra_0" in text and "extra_1" not in text
         assert "attn-grade exercise 1 --seed 99 --details" in re.sub(r"\s*│?\n│?\s*", " ", text)
     notebook = render_text(report, "rich", notebook=True)
     assert "check(1, seed=99, details=True)" in notebook and "--details" not in notebook
@@ -191,3 +194,52 @@ def test_masked_weights_are_marked_in_the_heatmap():
     assert "×0.3*" in text and re.search(r"█ +1 +× +0 ", text)      # hidden key marked, wrong cell starred
     md = render_text(report, "markdown")
     assert "| got 0 | **▓ 0.7** | **× 0.3** |" in md
+
+
+def test_one_cause_in_full_and_the_other_failures_in_a_line_or_two_each():
+    report = transposed_bug_report()
+    tests = report.exercises[0].tests
+    tests[4].hint = tests[5].hint = "Something else entirely."
+    tests[4].status = tests[5].status = Status.FAILED
+    text = render_text(report, "rich")
+    panels = _panels(text)
+    assert len(panels) == 2, text
+    assert "likely cause: The weights are transposed" in panels[0]       # the larger diagnosed group
+    brief = panels[1]
+    assert "also failing (2 properties)" in brief
+    flat = " ".join(brief.replace("│", " ").split())
+    assert "✘ self_attention_equals_torch_multihead_attention, self_attention_is_permutation_equivariant: " \
+           "weights differs from the reference: max abs error 0.55 hint:" in flat
+    assert "hint: Something else entirely." in flat and "at index" not in flat
+    md = render_text(report, "markdown")
+    assert "**also failing** (2 properties):" in md and "💡 Something else entirely." in md
+
+
+def test_a_group_is_shown_by_its_smallest_failing_case():
+    report = transposed_bug_report()
+    tests = report.exercises[0].tests
+    big = {"shape": [2, 3, 3], "dtype": "float32", "values": [[[0.5] * 3] * 3] * 2}
+    small = {"shape": [1, 2], "dtype": "float32", "values": [[0.5, 0.5]]}
+    for test, value in zip(tests, [big, small, big]):
+        test.counterexample = {"inputs": {"q": value}, "got": {"weights": value}, "expected": {"weights": value}}
+    group = failure_groups(tests)[0]
+    assert group.first is tests[1]
+
+
+def test_a_real_dot_T_bug_is_one_panel_of_at_most_40_lines(tmp_path):
+    """Graded for real: `k.T` raises a different size error in each of nine
+    properties; they share the raising line and the diagnosis, so they are
+    one panel that names the line, with the failing input (issue 12)."""
+    from tests.conftest import FIXTURES, grade, make_submission
+
+    submission = make_submission(tmp_path / "s", {"ex01_attention.py": FIXTURES / "ex01" / "wrong_k_dot_T.py"})
+    report = grade(submission, 1, seed=1, max_examples=6, own_stack=False)
+    text = render_text(report, "rich")
+    panels = _panels(text)
+    assert len(panels) == 2 and "output of your code" in panels[1], text   # + the warning torch printed
+    flat = " ".join(panels[0].replace("│", " ").split())
+    failing = sum(t.status is not Status.PASSED for t in report.exercises[0].tests)
+    assert f"seen in {failing} properties (RuntimeError at ex01_attention.py, line 13)" in flat
+    assert "likely cause:" in flat and "k.transpose(-2, -1)" in flat
+    assert "failing input:" in flat and "case=AttentionCase(" in flat
+    assert len((panels[0] + panels[1]).splitlines()) <= 40
