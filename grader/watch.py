@@ -21,6 +21,7 @@ The loop is a plain function with its clock injected (`sleep`,
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,12 +80,36 @@ class WatchEvent:
 Grade = Callable[[Path, Exercise, bool], Report]
 
 
+class CtrlC:
+    """While active, Ctrl-C (SIGINT) both raises KeyboardInterrupt and sets
+    `pressed`.  Python swallows an exception raised inside a weakref callback
+    or a `__del__` (it only prints it), and a garbage collection during a
+    grading runs those: the loop then stops at its next check of `pressed`
+    instead of watching on."""
+
+    def __init__(self) -> None:
+        self.pressed = False
+        self._previous = None
+
+    def _on_sigint(self, signum, frame) -> None:
+        self.pressed = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> "CtrlC":
+        self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+
 def watch(submission, exercise: Exercise | None, grade: Grade,
           show: Callable[[WatchEvent], None], *, quick: bool = True, poll: float = POLL_SECONDS,
-          sleep: Callable[[float], None] = time.sleep, iterations: int | None = None) -> int:
+          sleep: Callable[[float], None] = time.sleep, iterations: int | None = None,
+          stopped: Callable[[], bool] = lambda: False) -> int:
     """Grade `exercise` now (when given), then again after each change of the
-    submission's exercise files, until KeyboardInterrupt (Ctrl-C) or
-    `iterations` polls.  With `quick`, each grading is a quick pass then,
+    submission's exercise files, until KeyboardInterrupt (Ctrl-C), `stopped()`
+    or `iterations` polls.  With `quick`, each grading is a quick pass then,
     unless the files changed meanwhile, the full one.  Returns how many
     gradings (full or quick-only) ran."""
     folder = resolve_path(submission)
@@ -95,6 +120,8 @@ def watch(submission, exercise: Exercise | None, grade: Grade,
         nonlocal graded
         graded += 1
         for fast in ((True, False) if quick else (False,)):
+            if stopped():
+                return
             if fast is False and quick and snapshot(folder) != seen:
                 return                       # saved again meanwhile: grade the new version
             try:
@@ -108,7 +135,7 @@ def watch(submission, exercise: Exercise | None, grade: Grade,
         if exercise is not None:
             run(exercise)
         polls = 0
-        while iterations is None or polls < iterations:
+        while (iterations is None or polls < iterations) and not stopped():
             now = snapshot(folder)
             if now == seen:
                 sleep(poll)

@@ -115,3 +115,35 @@ def test_snapshots_and_which_exercise_changed(tmp_path):
     assert exercise_of(["ex05_positional_encoding.py", "ex03_cross_attention.py"]).number == 3
     assert exercise_of(["notes.py"]) is None
 
+
+
+def test_a_ctrl_c_that_python_swallowed_still_stops_the_loop(tmp_path):
+    """A KeyboardInterrupt raised inside a weakref callback or __del__ is only
+    printed: the loop also stops on the flag Ctrl-C sets (CtrlC.pressed)."""
+    (tmp_path / "ex01_attention.py").write_text("x = 1\n")
+    passes = []
+    pressed = []
+
+    def grade(folder, ex, quick):
+        passes.append(quick)
+        pressed.append(True)                   # Ctrl-C during the quick pass, swallowed
+        return None
+
+    graded = watch(tmp_path, registry.get(1), grade, lambda e: None, sleep=lambda s: None,
+                   stopped=lambda: bool(pressed))
+    assert graded == 1 and passes == [True]    # no full pass, no polling afterwards
+
+
+def test_ctrl_c_sets_the_flag_and_raises():
+    import signal
+
+    import pytest
+
+    from grader.watch import CtrlC
+
+    before = signal.getsignal(signal.SIGINT)
+    with CtrlC() as ctrl_c:
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        assert ctrl_c.pressed
+    assert signal.getsignal(signal.SIGINT) is before

@@ -55,7 +55,7 @@ def watch_command(key, submission, seed, device, max_examples) -> None:
     Submission.from_path(resolve_path(submission)).require_exercise_files()  # mistyped: exit 2
     spawn.prewarm(warm=bool(exercise and exercise.warm_start))
     from grader import runner  # noqa: PLC0415 - after prewarm (see commands/grading.py)
-    from grader.watch import QUICK_EXAMPLES, watch  # noqa: PLC0415 - likewise
+    from grader.watch import QUICK_EXAMPLES, CtrlC, watch  # noqa: PLC0415 - likewise
 
     runner.become_judge_process()
     options = runner.GradingOptions(seed=seed, device=resolve_device(device), train=False,
@@ -66,6 +66,8 @@ def watch_command(key, submission, seed, device, max_examples) -> None:
     if exercise is None:
         console.print(f"watching {submission}: save an exercise file to grade it, Ctrl-C to stop",
                       style="dim", markup=False, highlight=False)
-    watch(submission, exercise, lambda folder, ex, fast: runner.grade(folder, [ex], quick if fast else options),
-          _printer(console, options.seed), quick=not max_examples or max_examples > QUICK_EXAMPLES)
+    with CtrlC() as ctrl_c:
+        watch(submission, exercise, lambda folder, ex, fast: runner.grade(folder, [ex], quick if fast else options),
+              _printer(console, options.seed), quick=not max_examples or max_examples > QUICK_EXAMPLES,
+              stopped=lambda: ctrl_c.pressed)
     finish(ExitCode.ALL_PASSED)      # stops the zygote: no process is left behind
