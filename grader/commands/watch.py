@@ -45,7 +45,10 @@ def _printer(console, seed: int):
 @use("submission", "seed", "device", "max_examples")
 @handle_errors
 def watch_command(key, submission, seed, device, max_examples) -> None:
-    """Regrade exercise KEY (default: the one whose file changed) on every save."""
+    """Regrade exercise KEY (default: the one whose file changed) on every save.
+
+    Each save gets a quick check first (a few examples per property, marked as
+    such), then the full one; Ctrl-C stops."""
     from rich.console import Console
 
     from grader.sandbox import spawn
