@@ -16,6 +16,7 @@ in about 40 lines; `details` shows every failing test in full.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -83,16 +84,9 @@ def traceback_body(test: TestResult) -> str:
 
 def _case_size(test: TestResult) -> int:
     case = test.counterexample or {}
-    size = 0
-    for part in ("inputs", "got"):
-        for value in (case.get(part) or {}).values():
-            shape = value.get("shape") if isinstance(value, dict) else None
-            if isinstance(shape, list):
-                count = 1
-                for n in shape:
-                    count *= int(n)
-                size += count
-    return size if case else 1 << 62
+    shapes = [value.get("shape") for part in ("inputs", "got") for value in (case.get(part) or {}).values()
+              if isinstance(value, dict)]
+    return sum(math.prod(shape) for shape in shapes if isinstance(shape, list)) if case else 1 << 62
 
 
 def _key(test: TestResult) -> tuple:
@@ -127,21 +121,30 @@ def lead_first(groups: list[FailureGroup]) -> list[FailureGroup]:
 
 
 @dataclass
-class Shown:
+class FailureView:
     """What a view shows of one exercise's failures."""
 
     full: list[FailureGroup]          # each in full: cause, property, case, traceback, hint
     brief: list[FailureGroup]         # a line or two each
     hidden: int = 0                   # failing tests in neither (--details shows them)
 
+    @property
+    def brief_count(self) -> int:
+        return sum(len(g.tests) for g in self.brief)
 
-def shown(tests: list[TestResult], *, details: bool = False) -> Shown:
+    def new_hint(self, group: FailureGroup) -> str:
+        """A brief group's hint, unless the group in full already said it."""
+        hint = group.first.hint
+        return "" if self.full and hint == self.full[0].first.hint else hint
+
+
+def failure_view(tests: list[TestResult], *, details: bool = False) -> FailureView:
     groups = failure_groups(tests, details=details)
     if details:
-        return Shown(groups, [])
+        return FailureView(groups, [])
     groups = lead_first(groups)
     brief = groups[1:1 + MAX_BRIEF_GROUPS]
-    return Shown(groups[:1], brief, sum(len(g.tests) for g in groups[1 + MAX_BRIEF_GROUPS:]))
+    return FailureView(groups[:1], brief, sum(len(g.tests) for g in groups[1 + MAX_BRIEF_GROUPS:]))
 
 
 def summary(test: TestResult, limit: int = 160) -> str:

@@ -22,8 +22,9 @@ from grader.render.grouping import (
     MAX_MESSAGE_LINES,
     MAX_TRACEBACK_LINES,
     FailureGroup,
+    FailureView,
     error_kind,
-    shown,
+    failure_view,
     summary,
     traceback_body,
     shorten,
@@ -204,20 +205,19 @@ def test_details(ex: ExerciseResult, test: TestResult, options: RenderOptions = 
     return group_details(ex, FailureGroup([test]), options)
 
 
-def brief_lines(groups: list[FailureGroup], lead: FailureGroup | None) -> list[str]:
+def brief_lines(view: FailureView) -> list[str]:
     """The exercise's other failures, one bullet each: the properties, what
-    differs, and the hint when it is not the cause already said above."""
-    said = {lead.first.hint} if lead is not None else set()
+    differs, where the code raised, and the hint when it is new."""
     lines = []
-    for group in groups:
+    for group in view.brief:
         test = group.first
         line = (f"- **{LABEL[test.status]}** " + ", ".join(md_code_span(n) for n in group.names)
                 + f": {inline(summary(test))}"
                 + (f" (at {md_code_span(group.raised_at)})" if group.raised_at else ""))
-        if test.hint and test.hint not in said:
-            line += f" — 💡 {inline(test.hint)}"
+        if view.new_hint(group):
+            line += f" — 💡 {inline(view.new_hint(group))}"
         lines.append(line)
-    count = sum(len(g.tests) for g in groups)
+    count = view.brief_count
     return [f"**also failing** ({count} {'property' if count == 1 else 'properties'}):", "", *lines, ""]
 
 
@@ -234,11 +234,11 @@ def failures(report: Report, options: RenderOptions = DEFAULT) -> list[str]:
             continue
         lines += [f"#### {ex.number} · {cell(ex.title)} — {score_text(ex.points, ex.max_points)} "
                   f"· {LABEL[ex.status]}", ""]
-        view = shown(ex.tests, details=options.details)
+        view = failure_view(ex.tests, details=options.details)
         for group in view.full:
             lines += group_details(ex, group, options, report.seed)
         if view.brief:
-            lines += brief_lines(view.brief, view.full[0] if view.full else None)
+            lines += brief_lines(view)
         if view.brief or view.hidden:
             more = f"… and {view.hidden} more failing tests in exercise {ex.number}; " if view.hidden else ""
             lines += [f"{more}{md_code_span(options.details_call(ex.number, report.seed))} shows every "

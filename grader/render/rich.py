@@ -20,8 +20,9 @@ from grader.render.grouping import (
     MAX_MESSAGE_LINES,
     MAX_TRACEBACK_LINES,
     FailureGroup,
+    FailureView,
     error_kind,
-    shown,
+    failure_view,
     summary,
     traceback_body,
     shorten,
@@ -193,13 +194,11 @@ def test_details(ex: ExerciseResult, test: TestResult, options: RenderOptions = 
     return group_details(ex, FailureGroup([test]), options)
 
 
-def brief_panel(ex: ExerciseResult, groups: list[FailureGroup], lead: FailureGroup | None,
-                options: RenderOptions = DEFAULT) -> Panel:
+def brief_panel(ex: ExerciseResult, view: FailureView) -> Panel:
     """The exercise's other failures, a line or two each: the properties, what
-    differs, and the hint when it is not the cause already said above."""
-    said = {lead.first.hint} if lead is not None else set()
+    differs, where the code raised, and the hint when it is new."""
     text = Text()
-    for group in groups:
+    for group in view.brief:
         test = group.first
         if text:
             text.append("\n")
@@ -207,9 +206,9 @@ def brief_panel(ex: ExerciseResult, groups: list[FailureGroup], lead: FailureGro
         text.append(f": {clean(summary(test))}")
         if group.raised_at:
             text.append(f" (at {clean(group.raised_at)})", style="dim")
-        if test.hint and test.hint not in said:
-            text.append(f"\n  hint: {clean(test.hint)}", style="yellow")
-    count = sum(len(g.tests) for g in groups)
+        if view.new_hint(group):
+            text.append(f"\n  hint: {clean(view.new_hint(group))}", style="yellow")
+    count = view.brief_count
     return Panel(text, title=Text(f"{ex.number}·{ex.slug} › also failing ({count} "
                                   f"{'property' if count == 1 else 'properties'})"),
                  title_align="left", border_style="red", expand=True)
@@ -229,11 +228,11 @@ def failures(report: Report, options: RenderOptions = DEFAULT) -> list:
                                 title=Text(f"{ex.number}·{ex.slug}: not implemented yet"),
                                 title_align="left", border_style="yellow", expand=True))
             continue
-        view = shown(ex.tests, details=options.details)
+        view = failure_view(ex.tests, details=options.details)
         for group in view.full:
             blocks.append(group_details(ex, group, options, report.seed))
         if view.brief:
-            blocks.append(brief_panel(ex, view.brief, view.full[0] if view.full else None, options))
+            blocks.append(brief_panel(ex, view))
         if view.brief or view.hidden:
             more = f"… and {view.hidden} more failing tests in exercise {ex.number}; " if view.hidden else ""
             blocks.append(Text(f"{more}{options.details_call(ex.number, report.seed)} shows every "

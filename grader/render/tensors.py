@@ -201,12 +201,7 @@ def differs(got: Grid, expected: Grid, tolerance: dict) -> list[list[bool]]:
             except IndexError:
                 flags.append(True)
                 continue
-            if g is None or e is None:
-                flags.append(g != e)
-            elif math.isnan(g) or math.isnan(e):
-                flags.append(not (math.isnan(g) and math.isnan(e)))
-            else:
-                flags.append(abs(g - e) > atol + rtol * abs(e))
+            flags.append(_excess(g, e, atol, rtol) > 0)
         out.append(flags)
     return out
 
